@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SocialConfig(AppConfig):
+    """Channel connectors, identities, conversations, messages and listening (see the channels issue)."""
+
+    name = "social"
+    verbose_name = "Social"
