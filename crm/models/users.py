@@ -8,7 +8,7 @@ class User(AbstractUser):
     ``routing``) never require swapping ``AUTH_USER_MODEL`` on a live database.
     """
 
-    class Meta(AbstractUser.Meta):
+    class Meta(AbstractUser.Meta):  # type: ignore[name-defined]
         swappable = "AUTH_USER_MODEL"
         db_table = "crm_user"
 

@@ -117,7 +117,7 @@ class Command(BaseCommand):
         ]
         companies: list[Company] = []
         for i, (name, domain, industry) in enumerate(COMPANIES, start=1):
-            company = Company(
+            new_company = Company(
                 name=name,
                 domain=domain,
                 industry=industry,
@@ -127,9 +127,9 @@ class Command(BaseCommand):
                 owner=rng.choice(staff),
                 external_id=f"{MARKER}co-{i:03d}",
             )
-            company.save()
-            company.tags.set(rng.sample(list(tags.values()), k=rng.randint(0, 2)))
-            companies.append(company)
+            new_company.save()
+            new_company.tags.set(rng.sample(list(tags.values()), k=rng.randint(0, 2)))
+            companies.append(new_company)
 
         contacts, interactions, orders = 0, 0, 0
         company: Company | None
