@@ -22,18 +22,27 @@ CHILDREN: dict[str, tuple[str, str]] = {
 }
 
 
+# Derived or bookkeeping columns that would only add noise to a record's history.
+NOT_AUDITED = {"search_name", "updated_at", "created_at", "line_total"}
+
+
+def audit(model: type[Model], *, m2m_fields: set[str] | None = None) -> None:
+    """Register ``model``'s own columns (not reverse relations, not derived ones) with the audit log."""
+    fields = [f.name for f in model._meta.concrete_fields if f.name not in NOT_AUDITED]
+    auditlog.register(model, include_fields=fields, m2m_fields=m2m_fields or set())
+
+
 def register_models() -> None:
     from crm import models as m
 
-    auditlog.register(m.Contact, m2m_fields={"tags"}, exclude_fields=["search_name", "updated_at"])
-    auditlog.register(m.Company, m2m_fields={"tags"}, exclude_fields=["search_name", "updated_at"])
-    plain: list[type[Model]] = [m.ContactEmail, m.ContactPhone, m.ContactConsent, m.AttributeDefinition, m.Tag]
+    audit(m.Contact, m2m_fields={"tags"})
+    audit(m.Company, m2m_fields={"tags"})
+    plain: list[type[Model]] = [
+        m.ContactEmail, m.ContactPhone, m.ContactConsent, m.AttributeDefinition, m.Tag,
+        m.Interaction, m.Product, m.Order, m.OrderLine,
+    ]  # fmt: skip
     for model in plain:
-        auditlog.register(model)
-    timestamped: list[type[Model]] = [m.Interaction, m.Product, m.Order]
-    for model in timestamped:
-        auditlog.register(model, exclude_fields=["updated_at"])
-    auditlog.register(m.OrderLine, exclude_fields=["line_total"])
+        audit(model)
 
 
 def history_for(obj: Model) -> QuerySet[LogEntry]:

@@ -55,7 +55,10 @@ class Company(TimeStamped, SoftDeletable):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["external_id"], condition=Q(external_id__isnull=False), name="crm_company_external_id_unique"
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="crm_company_external_id_unique",
+                violation_error_message="External id: another company already has this external id.",
             ),
         ]
         indexes = [

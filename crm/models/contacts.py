@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import global_settings, settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -19,6 +21,16 @@ class ConsentChannel(models.TextChoices):
     TELEGRAM = "telegram", "Telegram"
     WEBCHAT = "webchat", "Web chat"
     POST = "post", "Post"
+
+
+def check_attributes(value: object) -> None:
+    """Field validator: custom attribute values must match their definitions (messages name the key)."""
+    from crm.attributes import validate_attributes
+
+    try:
+        validate_attributes(value)
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict["attributes"], code="invalid_attributes") from None
 
 
 class Contact(TimeStamped, SoftDeletable):
@@ -46,7 +58,9 @@ class Contact(TimeStamped, SoftDeletable):
     tags = models.ManyToManyField("crm.Tag", blank=True, related_name="contacts")
     source = models.CharField(max_length=100, blank=True, help_text="Where the contact came from, e.g. web form")
     preferred_language = models.CharField(max_length=16, blank=True, choices=global_settings.LANGUAGES)
-    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes, keyed by definition")
+    attributes = models.JSONField(
+        default=dict, blank=True, validators=[check_attributes], help_text="Custom attributes, keyed by definition"
+    )
     external_id = models.CharField(max_length=255, null=True, blank=True, help_text="The partner system's id")
     # Lower-cased "first last", searched with LIKE '%…%' through a trigram index on PostgreSQL.
     search_name = models.TextField(editable=False, default="")
@@ -63,7 +77,10 @@ class Contact(TimeStamped, SoftDeletable):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["external_id"], condition=Q(external_id__isnull=False), name="crm_contact_external_id_unique"
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="crm_contact_external_id_unique",
+                violation_error_message="External id: another contact already has this external id.",
             ),
         ]
         indexes = [
@@ -84,11 +101,8 @@ class Contact(TimeStamped, SoftDeletable):
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     def clean(self) -> None:
-        from crm.attributes import validate_attributes
-
         if not (self.first_name.strip() or self.last_name.strip()):
             raise ValidationError({"first_name": "Give the contact a first or last name."})
-        self.attributes = validate_attributes(self.attributes)
 
     @property
     def full_name(self) -> str:
@@ -114,8 +128,11 @@ class ContactEmail(models.Model):
     def __str__(self) -> str:
         return self.email
 
-    def clean(self) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Stored lower-cased on every path (admin, API, import, channels): search and duplicate
+        # detection then match exactly through a plain index.
         self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
 
     def get_additional_data(self) -> dict[str, int]:
         """Lets the contact's history page show changes to its addresses (see ``crm.audit``)."""

@@ -13,7 +13,12 @@ def tasks_mark_done(*, interactions: QuerySet[Interaction]) -> int:
     now = timezone.now()
     changed = 0
     with transaction.atomic():
-        for task in interactions.filter(kind=Interaction.Kind.TASK, done=False).select_for_update().order_by("pk"):
+        # Re-selected by id: the caller's queryset may carry outer joins (admin list_select_related),
+        # which PostgreSQL refuses to lock.
+        open_tasks = Interaction.objects.filter(
+            pk__in=interactions.values("pk"), kind=Interaction.Kind.TASK, done=False
+        )
+        for task in open_tasks.select_for_update().order_by("pk"):
             task.done, task.done_at = True, now
             save_fields(task, ["done", "done_at"])
             changed += 1

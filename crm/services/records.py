@@ -16,7 +16,9 @@ R = TypeVar("R", bound=SoftDeletable)
 def record_soft_delete(*, record: R, actor: User | None) -> R:
     """Hide ``record`` everywhere while keeping it (and who deleted it, and when) for restore and sync."""
     with transaction.atomic():
-        locked = cast(R, type(record).all_objects.select_for_update().get(pk=record.pk))
+        # The concrete model (not the "Deleted contacts" proxy) so the change is audited like any other.
+        model = record._meta.concrete_model
+        locked = cast(R, model.all_objects.select_for_update().get(pk=record.pk))  # type: ignore[union-attr]
         if locked.deleted_at is None:
             locked.deleted_at = timezone.now()
             locked.deleted_by = actor
@@ -27,7 +29,9 @@ def record_soft_delete(*, record: R, actor: User | None) -> R:
 def record_restore(*, record: R, actor: User | None) -> R:
     """Bring a soft-deleted record back; the deletion stays visible in its history."""
     with transaction.atomic():
-        locked = cast(R, type(record).all_objects.select_for_update().get(pk=record.pk))
+        # The concrete model (not the "Deleted contacts" proxy) so the change is audited like any other.
+        model = record._meta.concrete_model
+        locked = cast(R, model.all_objects.select_for_update().get(pk=record.pk))  # type: ignore[union-attr]
         if locked.deleted_at is not None:
             locked.deleted_at = None
             locked.deleted_by = None
