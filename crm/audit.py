@@ -39,7 +39,7 @@ def register_models() -> None:
     audit(m.Company, m2m_fields={"tags"})
     plain: list[type[Model]] = [
         m.ContactEmail, m.ContactPhone, m.ContactConsent, m.AttributeDefinition, m.Tag,
-        m.Interaction, m.Product, m.Order, m.OrderLine,
+        m.Interaction, m.Product, m.Order, m.OrderLine, m.Segment,
     ]  # fmt: skip
     for model in plain:
         audit(model)

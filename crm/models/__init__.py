@@ -1,9 +1,11 @@
+from crm.models.analysis import ContactAnalysis
 from crm.models.attributes import AttributeDefinition
 from crm.models.base import SoftDeletable, TimeStamped
 from crm.models.companies import Company, DeletedCompany
 from crm.models.contacts import ConsentChannel, Contact, ContactConsent, ContactEmail, ContactPhone, DeletedContact
 from crm.models.interactions import Interaction
 from crm.models.purchases import Order, OrderLine, Product
+from crm.models.segments import Segment, SegmentMember
 from crm.models.tags import Tag
 from crm.models.users import User
 
@@ -12,6 +14,7 @@ __all__ = [
     "Company",
     "ConsentChannel",
     "Contact",
+    "ContactAnalysis",
     "ContactConsent",
     "ContactEmail",
     "ContactPhone",
@@ -21,6 +24,8 @@ __all__ = [
     "Order",
     "OrderLine",
     "Product",
+    "Segment",
+    "SegmentMember",
     "SoftDeletable",
     "Tag",
     "TimeStamped",

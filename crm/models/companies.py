@@ -39,6 +39,10 @@ class Company(TimeStamped, SoftDeletable):
     tags = models.ManyToManyField("crm.Tag", blank=True, related_name="companies")
     notes = models.TextField(blank=True)
     external_id = models.CharField(max_length=255, null=True, blank=True, help_text="The partner system's id")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from", editable=False,
+        help_text="Set when this company was merged into another (and soft-deleted)",
+    )  # fmt: skip
     # Lower-cased copy of the name, searched with LIKE '%…%' through a trigram index on PostgreSQL.
     search_name = models.TextField(editable=False, default="")
 

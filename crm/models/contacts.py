@@ -62,6 +62,10 @@ class Contact(TimeStamped, SoftDeletable):
         default=dict, blank=True, validators=[check_attributes], help_text="Custom attributes, keyed by definition"
     )
     external_id = models.CharField(max_length=255, null=True, blank=True, help_text="The partner system's id")
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from", editable=False,
+        help_text="Set when this contact was merged into another (and soft-deleted)",
+    )  # fmt: skip
     # Lower-cased "first last", searched with LIKE '%…%' through a trigram index on PostgreSQL.
     search_name = models.TextField(editable=False, default="")
 
