@@ -8,6 +8,13 @@ from django.contrib import admin, messages
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
+from crm.admin.analysis import (
+    AnalysisColumnsMixin,
+    LastInteractionFilter,
+    LastPurchaseFilter,
+    RfmSegmentFilter,
+    SpendFilter,
+)
 from crm.admin.base import AuditedAdmin
 from crm.admin.filters import OverdueTaskFilter, StaffOwnerFilter
 from crm.admin.forms import ATTR_PREFIX, ContactActionForm, ContactAdminForm, attribute_form_field
@@ -33,29 +40,32 @@ def _definitions(request: HttpRequest) -> list[AttributeDefinition]:
 
 
 @admin.register(Contact)
-class ContactAdmin(SoftDeleteAdminMixin, AuditedAdmin):
+class ContactAdmin(AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = ContactAdminForm
     action_form = ContactActionForm
     list_display = (
-        "display_name",
-        "primary_email",
-        "primary_phone",
-        "company",
-        "stage",
-        "owner",
-        "tag_list",
-        "updated_at",
-    )
+        "display_name", "primary_email", "primary_phone", "company", "stage", "owner", "tag_list",
+        "rfm_segment", "total_spend", "last_purchase", "last_interaction",
+    )  # fmt: skip
     list_display_links = ("display_name",)
-    list_filter = ("stage", ("owner", StaffOwnerFilter), ("tags", admin.RelatedOnlyFieldListFilter), OverdueTaskFilter)
-    list_select_related = ("company", "owner")
+    list_filter = (
+        "stage",
+        ("owner", StaffOwnerFilter),
+        ("tags", admin.RelatedOnlyFieldListFilter),
+        OverdueTaskFilter,
+        RfmSegmentFilter,
+        SpendFilter,
+        LastPurchaseFilter,
+        LastInteractionFilter,
+    )
+    list_select_related = ("company", "owner", "analysis")
     search_fields = ("search_name",)  # shows the box; the matching is search_contacts
     search_help_text = "Name or company fragment, exact e-mail address, or phone number in any format."
     autocomplete_fields = ("company", "owner")
     readonly_fields = ("created_at", "updated_at")
     show_full_result_count = False  # spares a COUNT(*) of the whole table on every filtered page
     list_per_page = 50
-    actions = ("assign_owner", "add_tag", "change_stage")
+    actions = ("assign_owner", "add_tag", "change_stage", "recompute_analysis")
     inlines = (
         ContactEmailInline,
         ContactPhoneInline,

@@ -29,6 +29,7 @@ from crm.models import (
     User,
 )
 from crm.roles import AGENT, MANAGER
+from crm.services.analysis import analysis_recompute
 from crm.services.purchases import LineInput, order_create
 
 FIRST = "Anna Ben Carla David Elena Farid Greta Hugo Ines Jonas Kira Luca Mona Nils Olga Paul Rosa Sven Tara Umar Vera Yusuf Zoe Liam Mia".split()
@@ -95,6 +96,7 @@ class Command(BaseCommand):
         rng = random.Random(20261123)
         with transaction.atomic():
             counts = self._load(rng)
+        analysis_recompute()  # so the demo's contact list shows RFM segments straight away
         self.stdout.write(self.style.SUCCESS("Demo data loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items())))
 
     def _load(self, rng: random.Random) -> dict[str, int]:
