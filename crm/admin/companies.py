@@ -8,9 +8,12 @@ from crm.admin.base import AuditedAdmin
 from crm.admin.filters import CompanyOverdueTaskFilter, StaffOwnerFilter
 from crm.admin.forms import TaggedForm
 from crm.admin.inlines import CompanyContactInline
+from crm.admin.merge import MergeAdminMixin
 from crm.admin.search import search_companies
 from crm.admin.softdelete import DeletedRecordAdmin, SoftDeleteAdminMixin
 from crm.models import Company, DeletedCompany, Tag
+from crm.services.duplicates import COMPANY_REASONS, company_duplicate_groups, company_duplicate_keys
+from crm.services.merge import companies_merge
 from crm.services.tags import tags_get_or_create
 
 
@@ -24,7 +27,7 @@ class CompanyAdminForm(TaggedForm):
 
 
 @admin.register(Company)
-class CompanyAdmin(SoftDeleteAdminMixin, AuditedAdmin):
+class CompanyAdmin(MergeAdminMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = CompanyAdminForm
     list_display = ("name", "domain", "industry", "size_band", "city", "country", "owner", "tag_list", "updated_at")
     list_filter = (
@@ -41,6 +44,12 @@ class CompanyAdmin(SoftDeleteAdminMixin, AuditedAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = (CompanyContactInline,)
+    actions = ("merge_selected",)
+    merge_permission = "crm.merge_company"
+    merge_service = staticmethod(companies_merge)
+    duplicate_reasons = COMPANY_REASONS
+    duplicate_keys = staticmethod(company_duplicate_keys)
+    duplicate_groups = staticmethod(company_duplicate_groups)
     fieldsets = (
         (None, {"fields": ("name", ("domain", "industry", "size_band"), "phone", "owner", "tag_names", "notes")}),
         ("Address", {"fields": ("address_line1", "address_line2", ("postal_code", "city"), ("region", "country"))}),

@@ -25,10 +25,13 @@ from crm.admin.inlines import (
     ContactOrderInline,
     ContactPhoneInline,
 )
+from crm.admin.merge import MergeAdminMixin
 from crm.admin.search import search_contacts
 from crm.admin.softdelete import DeletedRecordAdmin, SoftDeleteAdminMixin
 from crm.models import AttributeDefinition, Contact, ContactEmail, ContactPhone, DeletedContact, Interaction, Tag
 from crm.services.contacts import contacts_add_tag, contacts_assign_owner, contacts_set_stage
+from crm.services.duplicates import CONTACT_REASONS, contact_duplicate_groups, contact_duplicate_keys
+from crm.services.merge import contacts_merge
 from crm.services.tags import tags_get_or_create
 
 
@@ -40,7 +43,7 @@ def _definitions(request: HttpRequest) -> list[AttributeDefinition]:
 
 
 @admin.register(Contact)
-class ContactAdmin(AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
+class ContactAdmin(MergeAdminMixin, AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = ContactAdminForm
     action_form = ContactActionForm
     list_display = (
@@ -65,7 +68,12 @@ class ContactAdmin(AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
     readonly_fields = ("created_at", "updated_at")
     show_full_result_count = False  # spares a COUNT(*) of the whole table on every filtered page
     list_per_page = 50
-    actions = ("assign_owner", "add_tag", "change_stage", "recompute_analysis")
+    actions = ("assign_owner", "add_tag", "change_stage", "merge_selected", "recompute_analysis")
+    merge_permission = "crm.merge_contact"
+    merge_service = staticmethod(contacts_merge)
+    duplicate_reasons = CONTACT_REASONS
+    duplicate_keys = staticmethod(contact_duplicate_keys)
+    duplicate_groups = staticmethod(contact_duplicate_groups)
     inlines = (
         ContactEmailInline,
         ContactPhoneInline,
