@@ -28,6 +28,7 @@ from crm.admin.inlines import (
 from crm.admin.merge import MergeAdminMixin
 from crm.admin.search import search_contacts
 from crm.admin.softdelete import DeletedRecordAdmin, SoftDeleteAdminMixin
+from crm.admin.timeline import TimelineAdminMixin
 from crm.models import AttributeDefinition, Contact, ContactEmail, ContactPhone, DeletedContact, Interaction, Tag
 from crm.services.contacts import contacts_add_tag, contacts_assign_owner, contacts_set_stage
 from crm.services.duplicates import CONTACT_REASONS, contact_duplicate_groups, contact_duplicate_keys
@@ -43,7 +44,7 @@ def _definitions(request: HttpRequest) -> list[AttributeDefinition]:
 
 
 @admin.register(Contact)
-class ContactAdmin(MergeAdminMixin, AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
+class ContactAdmin(TimelineAdminMixin, MergeAdminMixin, AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = ContactAdminForm
     action_form = ContactActionForm
     list_display = (
