@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse
 
@@ -11,7 +11,7 @@ from crm.timeline import Cursor, analysis_figures, timeline_page
 class TimelineAdminMixin:
     """Adds the customer 360 (timeline and analysis) below the contact form."""
 
-    change_form_template: str | None = "admin/crm/contact/change_form.html"
+    change_form_template: ClassVar[str | None] = "admin/crm/contact/change_form.html"
     timeline_page_size = 25
 
     def change_view(
