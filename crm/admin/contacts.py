@@ -46,6 +46,7 @@ def _definitions(request: HttpRequest) -> list[AttributeDefinition]:
 @admin.register(Contact)
 class ContactAdmin(TimelineAdminMixin, MergeAdminMixin, AnalysisColumnsMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = ContactAdminForm
+    change_form_template = "admin/crm/contact/change_form.html"  # with the customer 360
     action_form = ContactActionForm
     list_display = (
         "display_name", "primary_email", "primary_phone", "company", "stage", "owner", "tag_list",

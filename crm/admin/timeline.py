@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -9,9 +9,11 @@ from crm.timeline import Cursor, analysis_figures, timeline_page
 
 
 class TimelineAdminMixin:
-    """Adds the customer 360 (timeline and analysis) below the contact form."""
+    """Adds the customer 360 (timeline and analysis) below the contact form.
 
-    change_form_template: ClassVar[str | None] = "admin/crm/contact/change_form.html"
+    The admin sets ``change_form_template = "admin/crm/contact/change_form.html"``, which renders it.
+    """
+
     timeline_page_size = 25
 
     def change_view(
