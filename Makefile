@@ -31,7 +31,7 @@ install: $(VENV)/.base
 install-dev: $(VENV)/.dev
 
 setup: install
-	@mkdir -p var
+	@mkdir -p "$${SCRM_VAR_DIR:-var}"
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0

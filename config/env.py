@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
 
 
 class ConfigError(ImproperlyConfigured):
@@ -38,7 +38,9 @@ class Env:
 
     def flag(self, name: str, default: bool) -> bool:
         raw = self.source.get(name)
-        if raw is None:
+        # Empty means "not set", as for every other reader: `SECURE_SSL_REDIRECT=` left blank in a
+        # compose file must keep the secure default, not switch it off.
+        if raw is None or raw.strip() == "":
             return default
         value = raw.strip().lower()
         if value in _TRUE:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -55,3 +56,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": status, "database": database, "task_queue": queue},
         status=200 if database["ok"] else 503,
     )
+
+
+class HealthzMiddleware:
+    """Answers ``/healthz`` before the session, auth and audit middleware run.
+
+    Those read the session from the database as soon as a request carries a session cookie (a signed-in
+    staff member's browser does), so with the database down they would turn the 503 into a 500 page.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/healthz":
+            request.get_host()  # still refuses a host outside ALLOWED_HOSTS, as CommonMiddleware would
+            return healthz(request)
+        return self.get_response(request)

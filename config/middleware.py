@@ -15,10 +15,9 @@ class RequireStaffTwoFactorMiddleware:
     """Sends a signed-in staff member without TOTP to the set-up page before any staff page.
 
     Only the admin is guarded: the account pages (where TOTP is set up, and logout) must stay reachable.
-    The check costs one indexed query per admin request and is cached on the session once it passes.
+    The check is one indexed query per admin request and deliberately not cached on the session: a staff
+    member who removes their authenticator must be stopped on the next page, not when the session ends.
     """
-
-    SESSION_FLAG = "scrm_2fa_ok"
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -33,9 +32,4 @@ class RequireStaffTwoFactorMiddleware:
         user = request.user
         if not (user.is_authenticated and user.is_staff and request.path.startswith("/admin/")):
             return False
-        if request.session.get(self.SESSION_FLAG) == user.pk:
-            return False
-        if Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
-            request.session[self.SESSION_FLAG] = user.pk
-            return False
-        return True
+        return not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()

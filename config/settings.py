@@ -66,6 +66,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.health.HealthzMiddleware",  # before sessions: /healthz must answer 503, not 500, with the DB down
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -116,6 +117,10 @@ def _database(url: str) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise ConfigError("DATABASE_URL", str(exc)) from None
+    # Both would only fail later, at the first query, far from the variable that caused it: an in-memory
+    # SQLite database is a different, empty one in the web server and in the worker.
+    if not config["NAME"] or config["NAME"] == ":memory:":
+        raise ConfigError("DATABASE_URL", "name the database: postgres://user@host:5432/<name> or sqlite:////<path>")
     if config["ENGINE"].endswith("sqlite3"):
         config.update(_sqlite_options())
     return config
@@ -144,9 +149,25 @@ else:
 DATABASES["default"]["TEST"] = {"NAME": env.text("TEST_DATABASE_NAME")} if env.is_set("TEST_DATABASE_NAME") else {}
 
 # --- Cache, task queue -------------------------------------------------------------------------------
-REDIS_URL = env.text("REDIS_URL")
-if REDIS_URL and urlsplit(REDIS_URL).scheme not in {"redis", "rediss", "unix"}:
-    raise ConfigError("REDIS_URL", f"expected redis://host:port/db, got {REDIS_URL!r}")
+
+
+def _redis_url(url: str) -> str:
+    """``url`` if redis-py can use it: checked here because the cache and the worker would only fail at their
+    first use. The messages leave the URL out, as it may hold a password."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        raise ConfigError("REDIS_URL", f"expected redis://host:port/<db number>, got scheme {parts.scheme!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number
+    except ValueError:
+        raise ConfigError("REDIS_URL", "the port is not a number") from None
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        raise ConfigError("REDIS_URL", f"the database must be a number (redis://host:port/0), got {database!r}")
+    return url
+
+
+REDIS_URL = _redis_url(env.text("REDIS_URL")) if env.is_set("REDIS_URL") else ""
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
