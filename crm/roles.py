@@ -23,6 +23,9 @@ DOMAIN_APPS = ("crm", "social", "routing")
 AGENT_EDITS = {"contact", "contactemail", "contactphone", "contactconsent", "company", "interaction", "tag"}
 # Records only administrators change (who may do what, and how the product is set up).
 ADMIN_ONLY_MODELS = {"attributedefinition", "user"}
+# Sign-in accounts (staff and the partners' API users): user management. Managers may look them up;
+# agents and read-only staff do not see them at all.
+ACCOUNT_MODELS = {"user"}
 # Lists behind other permissions (restore_contact, restore_company), never granted directly.
 SKIPPED_MODELS = {"deletedcontact", "deletedcompany"}
 
@@ -38,12 +41,16 @@ def role_permissions(role: str, permissions: list[Any]) -> list[Any]:
         elif app not in DOMAIN_APPS or model in SKIPPED_MODELS:
             continue
         elif role == READ_ONLY:
-            if action == "view":
+            if action == "view" and model not in ACCOUNT_MODELS:
                 chosen.append(perm)
         elif role == MANAGER:
             if model not in ADMIN_ONLY_MODELS or action == "view":
                 chosen.append(perm)
-        elif role == AGENT and (action == "view" or (model in AGENT_EDITS and action in {"add", "change"})):
+        elif (
+            role == AGENT
+            and model not in ACCOUNT_MODELS
+            and (action == "view" or (model in AGENT_EDITS and action in {"add", "change"}))
+        ):
             chosen.append(perm)
     return chosen
 
