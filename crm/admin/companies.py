@@ -5,8 +5,9 @@ from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
 from crm.admin.base import AuditedAdmin
-from crm.admin.filters import CompanyOverdueTaskFilter, StaffOwnerFilter
+from crm.admin.filters import CompanyOverdueTaskFilter, StaffOwnerFilter, UsedTagFilter
 from crm.admin.forms import TaggedForm
+from crm.admin.importing import CompanyImportAdminMixin, export_csv, export_xlsx
 from crm.admin.inlines import CompanyContactInline
 from crm.admin.merge import MergeAdminMixin
 from crm.admin.search import search_companies
@@ -27,13 +28,13 @@ class CompanyAdminForm(TaggedForm):
 
 
 @admin.register(Company)
-class CompanyAdmin(MergeAdminMixin, SoftDeleteAdminMixin, AuditedAdmin):
+class CompanyAdmin(CompanyImportAdminMixin, MergeAdminMixin, SoftDeleteAdminMixin, AuditedAdmin):
     form = CompanyAdminForm
     list_display = ("name", "domain", "industry", "size_band", "city", "country", "owner", "tag_list", "updated_at")
     list_filter = (
         "size_band",
         ("owner", StaffOwnerFilter),
-        ("tags", admin.RelatedOnlyFieldListFilter),
+        ("tags", UsedTagFilter),
         CompanyOverdueTaskFilter,
     )
     list_select_related = ("owner",)
@@ -44,7 +45,7 @@ class CompanyAdmin(MergeAdminMixin, SoftDeleteAdminMixin, AuditedAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = (CompanyContactInline,)
-    actions = ("merge_selected",)
+    actions = ("merge_selected", export_csv, export_xlsx)
     merge_permission = "crm.merge_company"
     merge_service = staticmethod(companies_merge)
     duplicate_reasons = COMPANY_REASONS
