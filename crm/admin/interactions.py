@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from crm.admin.base import AuditedAdmin
 from crm.admin.filters import InteractionOverdueFilter
+from crm.admin.importing import export_csv, export_xlsx
 from crm.models import Interaction
 from crm.services.interactions import tasks_mark_done
 
@@ -23,7 +24,7 @@ class InteractionAdmin(AuditedAdmin):
     date_hierarchy = "occurred_at"
     show_full_result_count = False
     list_per_page = 50
-    actions = ("mark_done",)
+    actions = ("mark_done", export_csv, export_xlsx)
     fieldsets = (
         (None, {"fields": (("kind", "direction"), ("contact", "company"), "subject", "body")}),
         ("When", {"fields": (("occurred_at", "duration"), "outcome", "staff")}),

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from crm.admin.base import AuditedAdmin
+from crm.admin.importing import export_csv, export_xlsx
 from crm.admin.inlines import OrderLineInline
 from crm.models import Order, Product
 from crm.services.purchases import order_recalculate_total
@@ -32,6 +33,7 @@ class OrderAdmin(AuditedAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = (OrderLineInline,)
+    actions = (export_csv, export_xlsx)
     fields = (
         "number",
         ("contact", "company"),
