@@ -12,9 +12,11 @@ ACTIVITY_SOURCES: dict[str, str] = {
 
 
 def register_activity_source(name: str, sql: str) -> None:
-    """Add (or replace) a source; ``sql`` must select two columns named ``contact_id`` and ``at``."""
+    """Add (or replace) a source; ``sql`` must be one plain SELECT (no ORDER BY / LIMIT) of two columns
+    named ``contact_id`` and ``at``."""
     ACTIVITY_SOURCES[name] = sql
 
 
 def activity_union_sql() -> str:
-    return " UNION ALL ".join(f"({sql})" for _, sql in sorted(ACTIVITY_SOURCES.items()))
+    # No parentheses around the members: SQLite refuses them in a compound SELECT.
+    return " UNION ALL ".join(sql for _, sql in sorted(ACTIVITY_SOURCES.items()))

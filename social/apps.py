@@ -6,3 +6,8 @@ class SocialConfig(AppConfig):
 
     name = "social"
     verbose_name = "Social"
+
+    def ready(self) -> None:
+        from social import crm_hooks
+
+        crm_hooks.register()

@@ -1,4 +1,8 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from social.views import webhook
 
 app_name = "social"
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("webhooks/<str:key>/", webhook, name="webhook"),
+]

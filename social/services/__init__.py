@@ -1,0 +1,1 @@
+"""Social write operations. Webhook views, tasks and admin actions all go through these functions."""

@@ -1,0 +1,84 @@
+"""Conversations: one unresolved per contact and channel; inbound messages open (or reopen) it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from crm.models import User
+from social.models import Conversation, Identity
+
+
+def conversation_for_inbound(*, identity: Identity) -> Conversation:
+    """The conversation an inbound message from ``identity`` belongs to, locked, and open.
+
+    The unresolved one if there is one (pending and snoozed wake up: the customer wrote), else the latest
+    resolved one reopened, else a new one. The caller holds the identity's row lock, which serialises
+    messages from one sender; the unique constraint catches the rest (two identities of one contact).
+    """
+    for _ in range(2):
+        current = (
+            Conversation.objects.select_for_update()
+            .filter(channel_id=identity.channel_id, contact_id=identity.contact_id)
+            .order_by("-pk")
+            .first()
+        )
+        try:
+            with transaction.atomic():
+                if current is None:
+                    return Conversation.objects.create(
+                        channel_id=identity.channel_id, contact_id=identity.contact_id, identity=identity
+                    )
+                if current.status != Conversation.Status.OPEN:
+                    current.status = Conversation.Status.OPEN
+                    current.snoozed_until = None
+                    current.resolved_at = None
+                    current.save(update_fields=["status", "snoozed_until", "resolved_at", "updated_at"])
+                return current
+        except IntegrityError:
+            continue  # another delivery opened one a moment ago: take that one
+    raise RuntimeError("could not open a conversation")  # pragma: no cover - two races in a row
+
+
+def conversation_set_status(
+    *,
+    conversation: Conversation,
+    status: str,
+    snoozed_until: dt.datetime | None = None,
+    actor: User | None = None,
+) -> Conversation:
+    """Move a conversation to ``status``; resolving stamps ``resolved_at``, snoozing needs a time."""
+    if status not in Conversation.Status.values:
+        raise ValidationError({"status": f"{status!r} is not a conversation status"})
+    if status == Conversation.Status.SNOOZED and snoozed_until is None:
+        raise ValidationError({"snoozed_until": "Snoozing needs a time to wake up."})
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        locked.status = status
+        locked.snoozed_until = snoozed_until if status == Conversation.Status.SNOOZED else None
+        locked.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["status", "snoozed_until", "resolved_at", "updated_at"])
+        except IntegrityError:
+            raise ValidationError(
+                "This contact already has an unresolved conversation on this channel; continue that one."
+            ) from None
+    return locked
+
+
+def conversation_assign(
+    *, conversation: Conversation, assignee: User | None, team: str | None = None, actor: User | None = None
+) -> Conversation:
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        locked.assignee = assignee
+        fields = ["assignee", "updated_at"]
+        if team is not None:
+            locked.team = team
+            fields.append("team")
+        locked.save(update_fields=fields)
+    return locked

@@ -1,0 +1,184 @@
+"""Identities: who is writing on a channel, and which contact that is.
+
+A new sender becomes a new contact unless the provider told us an email or phone that an existing
+(alive) contact already has; then the identity links to that contact. Staff can re-link an identity, and
+merging contacts moves identities and conversations with ``identities_and_conversations_move``.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from crm.models import Contact, ContactEmail, ContactPhone, User
+from crm.phones import normalize_phone
+from social.connectors.base import Profile
+from social.models import Channel, Conversation, Identity, Message
+
+
+def _clean_phone(raw: str) -> str:
+    if not raw:
+        return ""
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        return ""  # providers send what they have; an unusable number is dropped, not fatal
+
+
+def _clean_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if not email:
+        return ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        return ""
+    return email
+
+
+def _matching_contact(*, email: str, phone: str) -> Contact | None:
+    """The oldest alive contact with this email, else with this phone (oldest: the most established)."""
+    if email:
+        match = (
+            ContactEmail.objects.filter(email=email, contact__deleted_at__isnull=True)
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)
+            .first()
+        )
+        if match:
+            return Contact.objects.get(pk=match)
+    if phone:
+        match = (
+            ContactPhone.objects.filter(number=phone, contact__deleted_at__isnull=True)
+            .order_by("contact_id")
+            .values_list("contact_id", flat=True)
+            .first()
+        )
+        if match:
+            return Contact.objects.get(pk=match)
+    return None
+
+
+def _new_contact(*, channel: Channel, external_id: str, profile: Profile, email: str, phone: str) -> Contact:
+    first, _, last = (profile.name or profile.handle or phone or email or "").strip().partition(" ")
+    if not first:
+        first = f"{channel.get_kind_display()} user {external_id[-8:]}"
+    contact = Contact.objects.create(
+        first_name=first[:100], last_name=last.strip()[:100], source=channel.get_kind_display()[:100]
+    )
+    if email:
+        ContactEmail.objects.create(contact=contact, email=email, is_primary=True)
+    if phone:
+        ContactPhone.objects.create(contact=contact, number=phone, is_primary=True)
+    return contact
+
+
+def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) -> Identity:
+    """The identity for ``external_id`` on ``channel``, created (with its contact) on first contact.
+
+    Safe when two deliveries from a new sender race: the loser's insert hits the unique constraint, its
+    savepoint (contact included) rolls back and it reads the winner's identity.
+    """
+    now = timezone.now()
+    identity = Identity.objects.filter(channel=channel, external_id=external_id).first()
+    if identity is None:
+        email, phone = _clean_email(profile.email), _clean_phone(profile.phone)
+        try:
+            with transaction.atomic():
+                contact = _matching_contact(email=email, phone=phone) or _new_contact(
+                    channel=channel, external_id=external_id, profile=profile, email=email, phone=phone
+                )
+                return Identity.objects.create(
+                    channel=channel,
+                    external_id=external_id,
+                    contact=contact,
+                    display_name=profile.name[:200],
+                    handle=profile.handle[:200],
+                    avatar_url=profile.avatar_url[:1000],
+                    phone=phone,
+                    email=email,
+                    last_seen_at=now,
+                )
+        except IntegrityError:
+            identity = Identity.objects.get(channel=channel, external_id=external_id)
+    changed = ["last_seen_at"]
+    identity.last_seen_at = now
+    for field, value in (
+        ("display_name", profile.name),
+        ("handle", profile.handle),
+        ("avatar_url", profile.avatar_url),
+    ):
+        if value and getattr(identity, field) != value:
+            setattr(identity, field, value)
+            changed.append(field)
+    identity.save(update_fields=changed)
+    return identity
+
+
+def identity_relink(*, identity: Identity, contact: Contact, actor: User | None = None) -> Identity:
+    """Point ``identity`` (and its conversations) at another contact: staff correcting a wrong match."""
+    with transaction.atomic():
+        locked = Identity.objects.select_for_update().get(pk=identity.pk)
+        if locked.contact_id == contact.pk:
+            return locked
+        conversations = Conversation.objects.filter(identity=locked)
+        _move_conversations(conversations=conversations, to_contact=contact)
+        Message.objects.filter(conversation__identity=locked, sender_contact_id=locked.contact_id).update(
+            sender_contact=contact
+        )
+        locked.contact = contact
+        locked.save(update_fields=["contact"])
+    return locked
+
+
+def identities_and_conversations_move(*, from_contact: Contact, to_contact: Contact) -> None:
+    """For a contact merge: every identity and conversation of ``from_contact`` moves to ``to_contact``.
+
+    Where both have an unresolved conversation on the same channel, the moved one's messages join the
+    survivor's and the moved conversation is closed as resolved (one open conversation per contact and
+    channel). Runs in the caller's transaction when there is one.
+    """
+    if from_contact.pk == to_contact.pk:
+        return
+    with transaction.atomic():
+        Identity.objects.filter(contact=from_contact).update(contact=to_contact)
+        _move_conversations(conversations=Conversation.objects.filter(contact=from_contact), to_contact=to_contact)
+        Message.objects.filter(sender_contact=from_contact).update(sender_contact=to_contact)
+
+
+def _move_conversations(*, conversations: QuerySet[Conversation], to_contact: Contact) -> None:
+    now = timezone.now()
+    # Locked in id order (both sides) so that two moves touching the same rows cannot deadlock.
+    moving = list(conversations.select_for_update().order_by("pk"))
+    channel_ids = {c.channel_id for c in moving}
+    open_at_target = {
+        c.channel_id: c
+        for c in Conversation.objects.select_for_update()
+        .filter(contact=to_contact, channel_id__in=channel_ids)
+        .exclude(status=Conversation.Status.RESOLVED)
+        .exclude(pk__in=[c.pk for c in moving])
+        .order_by("pk")
+    }
+    for conversation in moving:
+        survivor = open_at_target.get(conversation.channel_id)
+        if conversation.status != Conversation.Status.RESOLVED and survivor is not None:
+            conversation.messages.update(conversation=survivor)
+            conversation.status = Conversation.Status.RESOLVED
+            conversation.resolved_at = now
+            conversation.contact = to_contact
+            conversation.save(update_fields=["status", "resolved_at", "contact", "updated_at"])
+            survivor.last_message_at = max(
+                filter(None, (survivor.last_message_at, conversation.last_message_at)), default=None
+            )
+            survivor.last_inbound_at = max(
+                filter(None, (survivor.last_inbound_at, conversation.last_inbound_at)), default=None
+            )
+            survivor.save(update_fields=["last_message_at", "last_inbound_at", "updated_at"])
+        else:
+            conversation.contact = to_contact
+            conversation.save(update_fields=["contact", "updated_at"])
+            if conversation.status != Conversation.Status.RESOLVED:
+                open_at_target[conversation.channel_id] = conversation

@@ -1,0 +1,201 @@
+"""Inbound webhooks: store the raw request durably, then process it (idempotently) in a task.
+
+1. ``inbound_event_store`` (the webhook view): one row per delivery, unique on (channel, provider event
+   id), committed before the provider gets its 2xx; the processing task is enqueued on commit.
+2. ``inbound_event_process`` (the task): counts the attempt in its own transaction, then, holding the
+   event's row lock, parses the stored body and applies each normalised event; a processed event is
+   never processed again. Messages are unique on (channel, provider message id), so a delivery that
+   reaches us twice under different event ids still stores one message.
+3. ``inbound_events_requeue_stale`` (scheduled): events left pending by a worker that died are handed to
+   the queue again, and given up (failed) after ``SOCIAL_EVENT_MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from social import conf
+from social.connectors import connector_for
+from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, StatusUpdate, WebhookRequest
+from social.models import Channel, Conversation, Identity, InboundEvent, Message
+from social.services.analysis import text_analyse
+from social.services.conversations import conversation_for_inbound
+from social.services.identities import identity_resolve
+from social.services.outbound import message_status_apply
+from social.services.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+# Headers kept with the raw body: what processing or a person debugging a delivery may need.
+STORED_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-hub-signature-256",
+    "x-twilio-signature",
+    "x-telegram-bot-api-secret-token",
+    "x-scrm-signature",
+    "x-scrm-timestamp",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+)
+PROCESS_TASK = "social.tasks.process_inbound_event"
+
+
+def inbound_event_store(
+    *, channel: Channel, request: WebhookRequest, provider_event_id: str
+) -> tuple[InboundEvent, bool]:
+    """Store a verified webhook delivery; returns (event, created). A redelivery returns the stored one."""
+    headers = {name: request.headers[name] for name in STORED_HEADERS if name in request.headers}
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                channel=channel,
+                provider_event_id=provider_event_id[:255],
+                body=request.body,
+                content_type=request.header("content-type")[:200],
+                headers=headers,
+            )
+            enqueue_on_commit(PROCESS_TASK, event.pk)
+    except IntegrityError:
+        return InboundEvent.objects.get(channel=channel, provider_event_id=provider_event_id[:255]), False
+    return event, True
+
+
+def inbound_event_process(*, event_id: int) -> str:
+    """Apply a stored event once; returns its final status (or the status it already had)."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Counted in its own transaction: a worker killed during step 2 still leaves the attempt behind.
+        claimed = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.PENDING).update(
+            attempts=F("attempts") + 1, last_attempt_at=now
+        )
+    if not claimed:
+        return str(InboundEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or "missing")
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.select_for_update().get(pk=event_id)
+            if event.status != InboundEvent.Status.PENDING:
+                return event.status  # another worker finished it while we waited for the lock
+            channel = Channel.objects.get(pk=event.channel_id)
+            connector = connector_for(channel.kind)
+            if connector is None:
+                raise MalformedPayload(f"no connector for {channel.kind}")
+            stored = WebhookRequest(body=bytes(event.body), headers=dict(event.headers))
+            applied = [_apply(channel, item) for item in connector.parse(channel, stored)]
+            event.status = InboundEvent.Status.PROCESSED if any(applied) else InboundEvent.Status.IGNORED
+            event.processed_at = timezone.now()
+            event.error = ""
+            event.save(update_fields=["status", "processed_at", "error"])
+            return event.status
+    except Exception as exc:
+        logger.exception("inbound event %s failed", event_id)
+        return _record_failure(
+            event_id=event_id, error=f"{type(exc).__name__}: {exc}", final=isinstance(exc, MalformedPayload)
+        )
+
+
+def _record_failure(*, event_id: int, error: str, final: bool) -> str:
+    with transaction.atomic():
+        event = InboundEvent.objects.select_for_update().get(pk=event_id)
+        event.error = error[:2000]
+        if final or event.attempts >= conf.event_max_attempts():
+            event.status = InboundEvent.Status.FAILED
+        event.save(update_fields=["error", "status"])
+        return event.status
+
+
+def _apply(channel: Channel, item: NormalisedEvent) -> bool:
+    if isinstance(item, InboundMessage):
+        _store_message(channel, item)
+        return True
+    if isinstance(item, StatusUpdate):
+        message_status_apply(channel=channel, update=item)
+        return True
+    return False  # pragma: no cover - every NormalisedEvent is handled above
+
+
+def _store_message(channel: Channel, item: InboundMessage) -> Message | None:
+    """Store one inbound message (or echo); a message already stored is left alone."""
+    if Message.objects.filter(channel=channel, provider_message_id=item.provider_message_id).exists():
+        return None
+    identity = identity_resolve(channel=channel, external_id=item.external_user_id, profile=item.profile)
+    # Serialises the messages of one sender: conversation choice and counters stay consistent.
+    identity = Identity.objects.select_for_update().get(pk=identity.pk)
+    if Message.objects.filter(channel=channel, provider_message_id=item.provider_message_id).exists():
+        return None
+    conversation = conversation_for_inbound(identity=identity) if not item.is_echo else _echo_conversation(identity)
+    if conversation is None:
+        return None
+    language, sentiment = text_analyse(item.text)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                channel=channel,
+                direction=Message.Direction.OUTBOUND if item.is_echo else Message.Direction.INBOUND,
+                text=item.text,
+                attachments=[a.as_dict() for a in item.attachments],
+                sender_type=Message.SenderType.SYSTEM if item.is_echo else Message.SenderType.CONTACT,
+                sender_contact=None if item.is_echo else identity.contact,
+                provider_message_id=item.provider_message_id,
+                status=Message.Status.SENT if item.is_echo else Message.Status.RECEIVED,
+                language=language,
+                sentiment=sentiment,
+                sent_at=item.sent_at or now,
+            )
+    except IntegrityError:
+        return None  # a racing delivery stored it first
+    conversation.last_message_at = now
+    fields = ["last_message_at", "updated_at"]
+    if not item.is_echo:
+        conversation.last_inbound_at = item.sent_at or now
+        fields.append("last_inbound_at")
+    conversation.save(update_fields=fields)
+    return message
+
+
+def _echo_conversation(identity: Identity) -> Conversation | None:
+    """Echoes (the page wrote from another tool) join the current conversation; none is opened for them."""
+    return (
+        Conversation.objects.filter(channel_id=identity.channel_id, contact_id=identity.contact_id)
+        .order_by("-pk")
+        .first()
+    )
+
+
+def inbound_events_requeue_stale() -> int:
+    """Hand pending events whose worker died back to the queue; give up after the attempt limit."""
+    cutoff = timezone.now() - dt.timedelta(seconds=conf.event_stale_seconds())
+    stale = InboundEvent.objects.filter(status=InboundEvent.Status.PENDING).filter(
+        Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, received_at__lt=cutoff)
+    )
+    requeued = 0
+    with transaction.atomic():
+        for event in stale.select_for_update().order_by("pk")[:500]:
+            if event.attempts >= conf.event_max_attempts():
+                event.status = InboundEvent.Status.FAILED
+                event.error = event.error or f"gave up after {event.attempts} attempts"
+                event.save(update_fields=["status", "error"])
+                continue
+            enqueue_on_commit(PROCESS_TASK, event.pk)
+            requeued += 1
+    return requeued
+
+
+def inbound_event_retry(*, event: InboundEvent) -> bool:
+    """Staff hand a failed event back for processing (after a fix); False when it had not failed."""
+    with transaction.atomic():
+        locked = InboundEvent.objects.select_for_update().get(pk=event.pk)
+        if locked.status != InboundEvent.Status.FAILED:
+            return False
+        locked.status, locked.attempts, locked.error = InboundEvent.Status.PENDING, 0, ""
+        locked.save(update_fields=["status", "attempts", "error"])
+        enqueue_on_commit(PROCESS_TASK, locked.pk)
+    return True

@@ -1,0 +1,19 @@
+"""django-q2 tasks: ids in, one service call, safe to run twice."""
+
+from __future__ import annotations
+
+from social.services.inbound import inbound_event_process, inbound_events_requeue_stale
+from social.services.outbound import message_deliver, messages_requeue_stale
+
+
+def process_inbound_event(event_id: int) -> str:
+    return inbound_event_process(event_id=event_id)
+
+
+def send_message(message_id: int) -> str:
+    return message_deliver(message_id=message_id)
+
+
+def requeue_stale_events() -> int:
+    """Scheduled every minute (migration 0002): events and sends whose worker died go back to the queue."""
+    return inbound_events_requeue_stale() + messages_requeue_stale()

@@ -1,0 +1,106 @@
+"""The webhook endpoint: one URL per channel, ``/webhooks/<channel key>/``.
+
+Order of checks, each answered without touching later steps: size (413), channel (404), handshake (GET),
+signature on the raw body (401 missing / 403 wrong, logged to ``django.security.social``), body shape
+(400), then the durable insert of the raw event (503 when the database is unavailable, so the provider
+retries). The answer goes out as soon as the event is committed; processing happens in a task.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from social import conf
+from social.connectors import connector_for
+from social.connectors.base import MalformedPayload, SignatureInvalid, SignatureMissing, WebhookRequest
+from social.crypto import CredentialsUnreadable
+from social.models import Channel
+from social.services.inbound import inbound_event_store
+
+security_log = logging.getLogger("django.security.social")
+logger = logging.getLogger(__name__)
+
+
+def _plain(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain")
+
+
+def signed_url(request: HttpRequest) -> str:
+    """The URL the provider called, as it signed it (Twilio signs the public URL, before any proxy)."""
+    if conf.trust_forwarded_headers():
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if proto and host:
+            return f"{proto}://{host}{request.get_full_path()}"
+    return request.build_absolute_uri()
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def webhook(request: HttpRequest, key: str) -> HttpResponse:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > conf.WEBHOOK_MAX_BYTES:
+        return _plain("body too large", 413)
+    try:
+        channel = Channel.objects.filter(webhook_key=key, is_active=True).first()
+    except DatabaseError:
+        logger.exception("webhook: database unavailable while looking up the channel")
+        return _plain("temporarily unavailable", 503)
+    connector = connector_for(channel.kind) if channel is not None else None
+    if channel is None or connector is None:
+        return _plain("unknown channel", 404)
+
+    try:
+        if request.method == "GET":
+            return connector.handshake(channel, request) or _plain("method not allowed", 405)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return _plain("body too large", 413)
+        if len(body) > conf.WEBHOOK_MAX_BYTES:
+            return _plain("body too large", 413)
+        hook = WebhookRequest(
+            body=body,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            query=request.GET.dict(),
+            url=signed_url(request),
+            method="POST",
+        )
+        try:
+            connector.verify(channel, hook)
+        except (SignatureMissing, SignatureInvalid) as exc:
+            security_log.warning(
+                "webhook signature refused: channel=%s kind=%s reason=%s remote=%s",
+                channel.pk,
+                channel.kind,
+                exc,
+                request.META.get("REMOTE_ADDR"),
+            )
+            return _plain(
+                "signature required" if isinstance(exc, SignatureMissing) else "bad signature",
+                401 if isinstance(exc, SignatureMissing) else 403,
+            )
+        try:
+            event_id = connector.event_id(channel, hook)
+            connector.parse(channel, hook)  # refuse unreadable bodies now, while the provider can see it
+        except MalformedPayload as exc:
+            return _plain(f"malformed body: {exc}", 400)
+        inbound_event_store(channel=channel, request=hook, provider_event_id=event_id)
+    except CredentialsUnreadable:
+        logger.exception(
+            "webhook: channel %s credentials cannot be decrypted (CHANNEL_SECRETS_KEY changed?)", channel.pk
+        )
+        return _plain("temporarily unavailable", 503)
+    except DatabaseError:
+        logger.exception("webhook: database unavailable, delivery not stored")
+        return _plain("temporarily unavailable", 503)
+    return connector.ack()
