@@ -19,15 +19,25 @@ ROLES = (ADMINISTRATOR, MANAGER, AGENT, READ_ONLY)
 
 # Apps whose records the roles cover (the product's own domain apps).
 DOMAIN_APPS = ("crm", "social", "routing")
-# Agents view and edit these, but never delete, import or merge.
-AGENT_EDITS = {"contact", "contactemail", "contactphone", "contactconsent", "company", "interaction", "tag"}
+# Agents view and edit these, but never delete, import or merge. Changing a conversation is answering it:
+# replying, notes, assigning, resolving and snoozing.
+AGENT_EDITS = {
+    "contact",
+    "contactemail",
+    "contactphone",
+    "contactconsent",
+    "company",
+    "interaction",
+    "tag",
+    "conversation",
+}
 # Records only administrators change (who may do what, and how the product is set up).
-ADMIN_ONLY_MODELS = {"attributedefinition", "user"}
+ADMIN_ONLY_MODELS = {"attributedefinition", "user", "apikey"}
 # Sign-in accounts (staff and the partners' API users): user management. Managers may look them up;
 # agents and read-only staff do not see them at all.
-ACCOUNT_MODELS = {"user"}
+ACCOUNT_MODELS = {"user", "apikey"}
 # Lists behind other permissions (restore_contact, restore_company), never granted directly.
-SKIPPED_MODELS = {"deletedcontact", "deletedcompany"}
+SKIPPED_MODELS = {"deletedcontact", "deletedcompany", "idempotencyrecord"}
 
 
 def role_permissions(role: str, permissions: list[Any]) -> list[Any]:

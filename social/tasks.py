@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from social.services.conversations import conversations_wake_snoozed
 from social.services.inbound import inbound_event_process, inbound_events_requeue_stale
 from social.services.outbound import message_deliver, messages_requeue_stale
 
@@ -15,5 +16,8 @@ def send_message(message_id: int) -> str:
 
 
 def requeue_stale_events() -> int:
-    """Scheduled every minute (migration 0002): events and sends whose worker died go back to the queue."""
-    return inbound_events_requeue_stale() + messages_requeue_stale()
+    """Scheduled every minute (migration 0002): events and sends whose worker died go back to the queue.
+
+    The same minute also wakes snoozed conversations whose time has come: one sweep, one schedule row.
+    """
+    return inbound_events_requeue_stale() + messages_requeue_stale() + conversations_wake_snoozed()

@@ -82,3 +82,56 @@ def conversation_assign(
             fields.append("team")
         locked.save(update_fields=fields)
     return locked
+
+
+def conversation_update(
+    *,
+    conversation: Conversation,
+    actor: User | None,
+    status: str | None = None,
+    snoozed_until: dt.datetime | None = None,
+    assignee: User | None = None,
+    assignee_changed: bool = False,
+    team: str | None = None,
+    priority: int | None = None,
+    labels: list[str] | None = None,
+) -> Conversation:
+    """Apply the changes staff made on the conversation page, each through its own rule, in one transaction.
+
+    Only the arguments given change something: ``status`` goes through ``conversation_set_status``
+    (resolution stamp, snooze time, one unresolved per contact and channel), the assignee and team
+    through ``conversation_assign``; priority and labels are plain fields.
+    """
+    with transaction.atomic():
+        current = conversation
+        if status is not None and (status != current.status or snoozed_until != current.snoozed_until):
+            current = conversation_set_status(
+                conversation=current, status=status, snoozed_until=snoozed_until, actor=actor
+            )
+        if assignee_changed or (team is not None and team != current.team):
+            current = conversation_assign(
+                conversation=current,
+                assignee=assignee if assignee_changed else current.assignee,
+                team=team,
+                actor=actor,
+            )
+        if priority is not None or labels is not None:
+            locked = Conversation.objects.select_for_update().get(pk=current.pk)
+            fields = ["updated_at"]
+            if priority is not None and priority != locked.priority:
+                locked.priority = priority
+                fields.append("priority")
+            if labels is not None and labels != locked.labels:
+                locked.labels = labels
+                fields.append("labels")
+            if len(fields) > 1:
+                locked.save(update_fields=fields)
+            current = locked
+    return current
+
+
+def conversations_wake_snoozed(*, now: dt.datetime | None = None) -> int:
+    """Snoozed conversations whose time has come are open again; returns how many woke up."""
+    return Conversation.objects.filter(
+        status=Conversation.Status.SNOOZED, snoozed_until__lte=now or timezone.now()
+    ).update(status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now or timezone.now())
