@@ -26,9 +26,13 @@ CHILDREN: dict[str, tuple[str, str]] = {
 NOT_AUDITED = {"search_name", "updated_at", "created_at", "line_total"}
 
 
-def audit(model: type[Model], *, m2m_fields: set[str] | None = None) -> None:
-    """Register ``model``'s own columns (not reverse relations, not derived ones) with the audit log."""
-    fields = [f.name for f in model._meta.concrete_fields if f.name not in NOT_AUDITED]
+def audit(model: type[Model], *, m2m_fields: set[str] | None = None, exclude: frozenset[str] = frozenset()) -> None:
+    """Register ``model``'s own columns (not reverse relations, not derived ones) with the audit log.
+
+    Other apps register theirs through this too (``exclude``: columns that change on every message, or
+    secrets, which must never be copied into the log).
+    """
+    fields = [f.name for f in model._meta.concrete_fields if f.name not in NOT_AUDITED | exclude]
     auditlog.register(model, include_fields=fields, m2m_fields=m2m_fields or set())
 
 

@@ -8,6 +8,14 @@ class SocialConfig(AppConfig):
     verbose_name = "Social"
 
     def ready(self) -> None:
+        from crm.audit import audit
         from social import crm_hooks
+        from social.models import Channel, Conversation, Identity
 
         crm_hooks.register()
+        # Staff changes to a conversation (status, assignee, priority, labels), to a channel's set-up and to
+        # an identity's contact are recorded like CRM records. Not the per-message bookkeeping columns, and
+        # never the encrypted credentials.
+        audit(Conversation, exclude=frozenset({"last_message_at", "last_inbound_at", "first_response_at"}))
+        audit(Channel, exclude=frozenset({"credentials_encrypted"}))
+        audit(Identity, exclude=frozenset({"last_seen_at"}))

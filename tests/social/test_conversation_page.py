@@ -222,3 +222,13 @@ def test_page_queries_do_not_grow_with_the_thread(telegram: Channel, tasks: Any,
     for i in range(45):
         note_add(conversation=conversation, text=f"more {i}", user=sam)
     assert queries() == few
+
+
+def test_changes_on_the_page_are_recorded_in_the_history(telegram: Channel, tasks: Any, sam: Any, login: Any):
+    from auditlog.models import LogEntry
+
+    conversation = customer_writes(telegram, tasks, "Hello")
+    login(sam).post(page(conversation), {"_resolve": "1"})
+
+    entry = LogEntry.objects.get_for_object(conversation).filter(actor=sam).latest("timestamp")
+    assert entry.changes_dict["status"] == ["open", "resolved"]
