@@ -15,6 +15,7 @@ from config.env import Env
 _env = Env()
 
 # Bodies above this are refused with 413 before anything is parsed or stored (providers send far less).
+# A connector whose provider sends more (e-mail with attachments) sets its own ``max_body_bytes``.
 WEBHOOK_MAX_BYTES = 1024 * 1024
 
 

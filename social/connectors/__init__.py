@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from social.connectors.api import ApiConnector
 from social.connectors.base import Connector
+from social.connectors.email import EmailConnector
 from social.connectors.meta import InstagramConnector, MessengerConnector
 from social.connectors.telegram import TelegramConnector
 from social.connectors.twilio import TwilioSmsConnector
 from social.connectors.whatsapp import WhatsAppConnector
 
-# Email and web chat are channel kinds too; their connectors come with their own issues.
+# The web chat is a channel kind too; its connector comes with the widget.
 CONNECTORS: dict[str, Connector] = {
     connector.kind: connector
     for connector in (
@@ -19,6 +20,7 @@ CONNECTORS: dict[str, Connector] = {
         TelegramConnector(),
         TwilioSmsConnector(),
         ApiConnector(),
+        EmailConnector(),
     )
 }
 

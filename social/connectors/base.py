@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from social import conf
 from social.models import Channel
 
 
@@ -108,6 +109,8 @@ class InboundMessage:
     sent_at: dt.datetime | None = None
     profile: Profile = Profile()
     is_echo: bool = False
+    # Provider-specific extras stored on the message (email: subject, message_id, in_reply_to, references).
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,11 +135,15 @@ class OutgoingMessage:
     attachments: tuple[dict[str, Any], ...] = ()
     template: dict[str, Any] | None = None  # WhatsApp: {"name", "language", "components"}
     reference: str = ""  # our message id, for partners and logs
+    # The metadata of the conversation's latest inbound message, for connectors that answer in a thread
+    # (email: subject, message_id, references); empty when there is none.
+    thread: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SendResult:
     provider_message_id: str
+    metadata: dict[str, str] = field(default_factory=dict)  # stored on the sent message (email: threading)
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,8 @@ class CredentialField:
 
 class Connector(ABC):
     kind: ClassVar[str]
+    # The largest webhook body this provider sends; bigger ones are answered 413 before they are read.
+    max_body_bytes: ClassVar[int] = conf.WEBHOOK_MAX_BYTES
     fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Values generated once for a new channel (verify tokens, webhook secrets): name -> secret?
     generated: ClassVar[dict[str, bool]] = {}

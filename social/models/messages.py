@@ -37,6 +37,11 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     attachments = models.JSONField(default=list, blank=True)
     template = models.JSONField(null=True, blank=True, help_text="WhatsApp template: name, language, components")
+    metadata = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Provider-specific extras such as an email's subject and threading headers",
+    )
     sender_type = models.CharField(max_length=8, choices=SenderType.choices)
     sender_contact = models.ForeignKey(
         "crm.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -145,6 +145,7 @@ def _store_message(channel: Channel, item: InboundMessage) -> Message | None:
                 sender_type=Message.SenderType.SYSTEM if item.is_echo else Message.SenderType.CONTACT,
                 sender_contact=None if item.is_echo else identity.contact,
                 provider_message_id=item.provider_message_id,
+                metadata=item.metadata,
                 status=Message.Status.SENT if item.is_echo else Message.Status.RECEIVED,
                 language=language,
                 sentiment=sentiment,

@@ -158,6 +158,14 @@ def message_deliver(*, message_id: int) -> str:
         message.next_attempt_at = now + dt.timedelta(seconds=conf.http_timeout() * 3)
         message.save(update_fields=["send_attempts", "next_attempt_at", "updated_at"])
         conversation = Conversation.objects.select_related("channel", "identity").get(pk=message.conversation_id)
+        # Email answers in the customer's thread (In-Reply-To, References, "Re: subject"): hand the
+        # connector what the latest inbound message carried; other connectors ignore it.
+        thread = (
+            Message.objects.filter(conversation_id=message.conversation_id, direction=Message.Direction.INBOUND)
+            .order_by("-created_at", "-pk")
+            .values_list("metadata", flat=True)
+            .first()
+        )
     channel = conversation.channel
     connector = connector_for(channel.kind)
     outgoing = OutgoingMessage(
@@ -166,6 +174,7 @@ def message_deliver(*, message_id: int) -> str:
         attachments=tuple(message.attachments or ()),
         template=message.template,
         reference=f"scrm-msg-{message.pk}",
+        thread={str(k): str(v) for k, v in (thread or {}).items()},
     )
     try:
         if connector is None:
@@ -175,10 +184,22 @@ def message_deliver(*, message_id: int) -> str:
         return _record_transient(message_id=message_id, error=exc)
     except PermanentSendError as exc:
         return _record(message_id=message_id, status=Message.Status.FAILED, error=exc.reason)
-    return _record(message_id=message_id, status=Message.Status.SENT, provider_message_id=result.provider_message_id)
+    return _record(
+        message_id=message_id,
+        status=Message.Status.SENT,
+        provider_message_id=result.provider_message_id,
+        metadata=result.metadata,
+    )
 
 
-def _record(*, message_id: int, status: str, error: str = "", provider_message_id: str | None = None) -> str:
+def _record(
+    *,
+    message_id: int,
+    status: str,
+    error: str = "",
+    provider_message_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> str:
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message_id)
         if message.status != Message.Status.QUEUED:
@@ -187,6 +208,9 @@ def _record(*, message_id: int, status: str, error: str = "", provider_message_i
         message.error = error[:2000]
         message.next_attempt_at = None
         fields = ["status", "error", "next_attempt_at", "updated_at"]
+        if metadata:
+            message.metadata = {**(message.metadata or {}), **metadata}
+            fields.append("metadata")
         if provider_message_id:
             # An echo of this very message may have arrived (and been stored) before we got the id back.
             Message.objects.filter(
