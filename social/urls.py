@@ -1,8 +1,11 @@
 from django.urls import URLPattern, path
 
+from social import webchat_views
 from social.views import webhook
 
 app_name = "social"
 urlpatterns: list[URLPattern] = [
     path("webhooks/<str:key>/", webhook, name="webhook"),
+    path("chat/<str:key>/session", webchat_views.session, name="webchat-session"),
+    path("chat/<str:key>/messages", webchat_views.messages, name="webchat-messages"),
 ]

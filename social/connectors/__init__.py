@@ -8,9 +8,9 @@ from social.connectors.email import EmailConnector
 from social.connectors.meta import InstagramConnector, MessengerConnector
 from social.connectors.telegram import TelegramConnector
 from social.connectors.twilio import TwilioSmsConnector
+from social.connectors.webchat import WebchatConnector
 from social.connectors.whatsapp import WhatsAppConnector
 
-# The web chat is a channel kind too; its connector comes with the widget.
 CONNECTORS: dict[str, Connector] = {
     connector.kind: connector
     for connector in (
@@ -21,6 +21,7 @@ CONNECTORS: dict[str, Connector] = {
         TwilioSmsConnector(),
         ApiConnector(),
         EmailConnector(),
+        WebchatConnector(),
     )
 }
 
