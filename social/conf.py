@@ -61,3 +61,8 @@ def event_stale_seconds() -> int:
 def event_max_attempts() -> int:
     """Processing attempts for one inbound event before it is marked failed for staff to look at."""
     return int(_setting("SOCIAL_EVENT_MAX_ATTEMPTS", _env.integer("SOCIAL_EVENT_MAX_ATTEMPTS", 5, minimum=1)))
+
+
+def webchat_messages_per_minute() -> int:
+    """Messages one web chat visitor may post per minute; one network address may post five times that."""
+    return int(_setting("WEBCHAT_MESSAGES_PER_MINUTE", _env.integer("WEBCHAT_MESSAGES_PER_MINUTE", 20, minimum=1)))

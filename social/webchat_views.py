@@ -18,9 +18,11 @@ import functools
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError
@@ -28,6 +30,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
+from social import conf
 from social.connectors.base import SignatureInvalid, SignatureMissing
 from social.connectors.webchat import new_visitor_id, origin_allowed, visitor_from_token, visitor_token
 from social.models import Channel
@@ -45,13 +48,41 @@ Handler = Callable[[HttpRequest, Channel], HttpResponse]
 
 
 class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None) -> None:
         super().__init__(message)
-        self.message, self.status = message, status
+        self.message, self.status, self.retry_after = message, status, retry_after
 
 
-def _error(message: str, status: int) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def _error(message: str, status: int, retry_after: int | None = None) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _check_rate(request: HttpRequest, channel: Channel, visitor_id: str) -> None:
+    """Refuse (429) a visitor, or a network address, posting faster than a person types.
+
+    The channel key is public and a script can fake ``Origin``: without this, anyone could flood a channel
+    with messages and new contacts. Fixed one-minute windows in the shared cache (database or Redis).
+    """
+    per_visitor = conf.webchat_messages_per_minute()
+    now = time.time()
+    window = int(now // 60)
+    address = request.META.get("REMOTE_ADDR", "")
+    for key, limit in (
+        (f"webchat:{channel.pk}:visitor:{visitor_id}:{window}", per_visitor),
+        (f"webchat:{channel.pk}:address:{address}:{window}", per_visitor * 5),
+    ):
+        cache.add(key, 0, timeout=120)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=120)
+            count = 1
+        if count > limit:
+            security_log.warning("web chat rate limit: channel=%s key=%s", channel.pk, key.split(":", 2)[2])
+            raise BadRequest("too many messages; wait a moment", 429, retry_after=max(1, 60 - int(now % 60)))
 
 
 def widget_endpoint(methods: tuple[str, ...]) -> Callable[[Handler], Callable[..., HttpResponse]]:
@@ -98,7 +129,7 @@ def _dispatch(request: HttpRequest, key: str, handler: Handler, methods: tuple[s
         try:
             response = handler(request, channel)
         except BadRequest as exc:
-            response = _error(exc.message, exc.status)
+            response = _error(exc.message, exc.status, exc.retry_after)
         except (SignatureMissing, SignatureInvalid) as exc:
             if isinstance(exc, SignatureInvalid):
                 security_log.warning("web chat token refused: channel=%s reason=%s", channel.pk, exc)
@@ -180,6 +211,7 @@ def messages(request: HttpRequest, channel: Channel) -> HttpResponse:
         thread = webchat_thread(channel=channel, visitor_id=visitor_id, after=int(after))
         return JsonResponse({"messages": thread.messages, "cursor": thread.cursor})
 
+    _check_rate(request, channel, visitor_id)
     data = _json_body(request)
     message_id = data.get("id")
     if not isinstance(message_id, str) or not _CLIENT_ID.match(message_id):

@@ -77,6 +77,9 @@ class Profile:
     avatar_url: str = ""
     phone: str = ""
     email: str = ""
+    # False when anybody could have typed the e-mail or phone (the web chat form): then they never link
+    # the sender to an existing customer's record; they are kept on a new contact for staff to merge.
+    contact_details_verified: bool = True
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,11 @@ class WebchatConnector(Connector):
                 provider_message_id=visitor_message_id(visitor_id, message_id),
                 text=str(data["message"].get("text", "")),
                 sent_at=from_timestamp(data.get("sent_at")),
-                profile=Profile(name=str(profile.get("name", "")), email=str(profile.get("email", ""))),
+                profile=Profile(
+                    name=str(profile.get("name", "")),
+                    email=str(profile.get("email", "")),
+                    contact_details_verified=False,  # typed into a form by whoever is at the keyboard
+                ),
             )
         ]
 

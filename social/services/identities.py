@@ -1,7 +1,9 @@
 """Identities: who is writing on a channel, and which contact that is.
 
 A new sender becomes a new contact unless the provider told us an email or phone that an existing
-(alive) contact already has; then the identity links to that contact. Staff can re-link an identity, and
+(alive) contact already has; then the identity links to that contact. Details the sender merely typed
+(``Profile.contact_details_verified`` false: the web chat form) never link: anybody can type a customer's
+address, so the new contact keeps it and *Likely duplicates* offers the merge to staff. Staff can re-link an identity, and
 merging contacts moves identities and conversations with ``identities_and_conversations_move``.
 """
 
@@ -88,7 +90,8 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
         email, phone = _clean_email(profile.email), _clean_phone(profile.phone)
         try:
             with transaction.atomic():
-                contact = _matching_contact(email=email, phone=phone) or _new_contact(
+                match = _matching_contact(email=email, phone=phone) if profile.contact_details_verified else None
+                contact = match or _new_contact(
                     channel=channel, external_id=external_id, profile=profile, email=email, phone=phone
                 )
                 return Identity.objects.create(

@@ -267,3 +267,35 @@ def test_widget_files_are_served(client: Client) -> None:
     script = b"".join(client.get("/static/webchat/widget.js").streaming_content)  # type: ignore[attr-defined]
     assert b"textContent" in script and b"innerHTML" not in script
     assert client.get("/static/webchat/widget.css").status_code == 200
+
+
+def test_a_visitor_posting_faster_than_a_person_types_is_slowed_down(
+    webchat: Channel, tasks: Any, settings: Any
+) -> None:
+    settings.WEBCHAT_MESSAGES_PER_MINUTE = 3
+    visitor = Visitor(webchat)
+    visitor.start()
+
+    answers = [visitor.write(f"message {n}") for n in range(4)]
+
+    assert [a.status_code for a in answers] == [202, 202, 202, 429]
+    assert 1 <= int(answers[-1]["Retry-After"]) <= 60
+    assert answers[-1]["Access-Control-Allow-Origin"] == SHOP  # the widget can read the refusal
+    tasks.run()
+    assert Message.objects.filter(direction="in").count() == 3
+
+
+def test_a_typed_email_never_attaches_the_visitor_to_an_existing_customer(
+    webchat: Channel, tasks: Any, make_contact: Any
+) -> None:
+    customer = make_contact("Vera", "Lang", email="vera@example.com")
+    visitor = Visitor(webchat)
+    visitor.start()
+
+    assert visitor.write("Please send my invoices here", name="Vera", email="vera@example.com").status_code == 202
+    tasks.run()
+
+    conversation = Conversation.objects.get()
+    assert conversation.contact_id != customer.pk
+    assert list(conversation.contact.emails.values_list("email", flat=True)) == ["vera@example.com"]
+    assert not customer.conversations.exists()
