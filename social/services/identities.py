@@ -3,8 +3,9 @@
 A new sender becomes a new contact unless the provider told us an email or phone that an existing
 (alive) contact already has; then the identity links to that contact. Details the sender merely typed
 (``Profile.contact_details_verified`` false: the web chat form) never link: anybody can type a customer's
-address, so the new contact keeps it and *Likely duplicates* offers the merge to staff. Staff can re-link an identity, and
-merging contacts moves identities and conversations with ``identities_and_conversations_move``.
+address, so the new contact keeps it and *Likely duplicates* offers the merge to staff. Staff can re-link
+an identity, and merging contacts moves identities and conversations with
+``identities_and_conversations_move``.
 """
 
 from __future__ import annotations
