@@ -117,6 +117,7 @@ class ChannelAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if channel is not None and connector is not None:
             url = channel_webhook_url(channel=channel, base_url=request.build_absolute_uri("/"))
             context["webhook_url"] = url
+            context["receives_webhooks"] = connector.receives_webhooks
             context["setup_steps"] = connector.setup_steps(channel, url)
         return super().change_view(request, object_id, form_url, context)
 

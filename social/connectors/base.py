@@ -165,6 +165,9 @@ class Connector(ABC):
     kind: ClassVar[str]
     # The largest webhook body this provider sends; bigger ones are answered 413 before they are read.
     max_body_bytes: ClassVar[int] = conf.WEBHOOK_MAX_BYTES
+    # False for a kind whose messages do not arrive on /webhooks/<key>/ (the web chat has its own endpoints):
+    # the channel page then does not offer that URL.
+    receives_webhooks: ClassVar[bool] = True
     fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Values generated once for a new channel (verify tokens, webhook secrets): name -> secret?
     generated: ClassVar[dict[str, bool]] = {}

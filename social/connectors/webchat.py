@@ -107,6 +107,7 @@ def visitor_message_id(visitor_id: str, message_id: str) -> str:
 
 class WebchatConnector(Connector):
     kind = Channel.Kind.WEBCHAT
+    receives_webhooks = False
     fields = (
         CredentialField(
             "allowed_origins",

@@ -261,6 +261,7 @@ def test_channel_admin_shows_the_embed_tag(webchat: Channel, login: Any, ada: Us
     assert f"data-channel=&quot;{webchat.webhook_key}&quot;" in page  # shown escaped, as text to copy
     assert "&lt;script src=&quot;http://testserver/static/webchat/widget.js&quot;" in page
     assert 'name="allowed_origins"' in page
+    assert 'id="webhook-url"' not in page  # visitors never use the webhook URL: it is not offered
 
 
 def test_widget_files_are_served(client: Client) -> None:
