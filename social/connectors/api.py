@@ -97,7 +97,10 @@ class ApiConnector(Connector):
                 for a in message.get("attachments") or []
                 if isinstance(a, dict)
             )
-            profile = Profile(**{k: str(user.get(k, "")) for k in ("name", "handle", "avatar_url", "email", "phone")})
+            name, handle, avatar_url, email, phone = (
+                str(user.get(k, "")) for k in ("name", "handle", "avatar_url", "email", "phone")
+            )
+            profile = Profile(name=name, handle=handle, avatar_url=avatar_url, email=email, phone=phone)
             return [
                 InboundMessage(
                     external_user_id=str(user["id"]),
