@@ -17,4 +17,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("social.urls")),
+    path("listening/", include("social.listening.urls")),
 ]

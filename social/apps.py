@@ -10,7 +10,16 @@ class SocialConfig(AppConfig):
     def ready(self) -> None:
         from crm.audit import audit
         from social import crm_hooks
-        from social.models import Channel, Conversation, Identity
+        from social.models import (
+            AlertRule,
+            BlockedAuthor,
+            BlockedSite,
+            Channel,
+            Conversation,
+            Identity,
+            Monitor,
+            PartnerSource,
+        )
 
         crm_hooks.register()
         # Staff changes to a conversation (status, assignee, priority, labels), to a channel's set-up and to
@@ -19,3 +28,8 @@ class SocialConfig(AppConfig):
         audit(Conversation, exclude=frozenset({"last_message_at", "last_inbound_at", "first_response_at"}))
         audit(Channel, exclude=frozenset({"credentials_encrypted"}))
         audit(Identity, exclude=frozenset({"last_seen_at"}))
+        # Listening set-up: what is monitored, who is blocked, where alerts go.
+        for model in (Monitor, BlockedAuthor, BlockedSite):
+            audit(model)
+        audit(PartnerSource, exclude=frozenset({"secret_encrypted"}))
+        audit(AlertRule, exclude=frozenset({"webhook_secret_encrypted"}))

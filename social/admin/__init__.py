@@ -1,1 +1,6 @@
-from social.admin import channels, conversations, events  # noqa: F401 - registers the admins
+from social.admin import (  # noqa: F401 - registers the admins
+    channels,
+    conversations,
+    events,
+    listening,
+)

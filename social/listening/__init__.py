@@ -1,0 +1,1 @@
+"""Social listening: monitor queries, mention classification, feed polling and partner ingestion."""
