@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_q",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "crm",
     "social",
     "routing",
@@ -284,7 +286,43 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Every API error as application/problem+json (RFC 9457); the partner views set the rest (crm.api.base).
+    "EXCEPTION_HANDLER": "crm.api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Social CRM partner API",
+    "DESCRIPTION": "Sync contacts and companies: cursor pagination, deletions feeds, upsert by external id, "
+    "Idempotency-Key, ETag/If-Match. Authenticate with `Authorization: Bearer <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page loads Swagger UI from our static files (drf-spectacular-sidecar), never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm.api.schema.add_response_headers",
+    ],
+}
+
+
+def _rate(name: str, value: str) -> str:
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in {"second", "minute", "hour", "day", "s", "m", "h", "d"}:
+        raise ConfigError(name, f"expected <requests>/<second|minute|hour|day>, e.g. 1200/minute, got {value!r}")
+    return value
+
+
+# Requests per API key (per user for staff sessions).
+API_RATE_LIMIT = _rate("API_RATE_LIMIT", env.text("API_RATE_LIMIT", "1200/minute"))
+# Deletions feeds list soft-deleted records for this many days.
+API_TOMBSTONE_RETENTION_DAYS = env.integer("API_TOMBSTONE_RETENTION_DAYS", 30, minimum=1)
+# Lists leave out rows changed in the last N seconds, so a transaction still committing cannot be skipped by a
+# cursor that already passed its timestamp (see crm.api.pagination).
+API_SYNC_SETTLE_SECONDS = env.integer("API_SYNC_SETTLE_SECONDS", 2, minimum=0)
 
 # --- Logging -----------------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

@@ -6,7 +6,13 @@ class CrmConfig(AppConfig):
     verbose_name = "CRM"
 
     def ready(self) -> None:
+        from auditlog.models import LogEntry
+        from django.db.models.signals import pre_save
+
         from crm import audit, roles
+        from crm.api import origin
 
         audit.register_models()
         roles.connect_post_migrate()
+        # Audit entries written during a partner API request name the key they came from.
+        pre_save.connect(origin.stamp_log_entry, sender=LogEntry, dispatch_uid="crm.api.origin")

@@ -1,4 +1,5 @@
 from crm.models.analysis import ContactAnalysis
+from crm.models.api import ApiKey, IdempotencyRecord
 from crm.models.attributes import AttributeDefinition
 from crm.models.base import SoftDeletable, TimeStamped
 from crm.models.companies import Company, DeletedCompany
@@ -10,6 +11,7 @@ from crm.models.tags import Tag
 from crm.models.users import User
 
 __all__ = [
+    "ApiKey",
     "AttributeDefinition",
     "Company",
     "ConsentChannel",
@@ -20,6 +22,7 @@ __all__ = [
     "ContactPhone",
     "DeletedCompany",
     "DeletedContact",
+    "IdempotencyRecord",
     "Interaction",
     "Order",
     "OrderLine",

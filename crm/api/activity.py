@@ -1,0 +1,77 @@
+"""Read-only partner resources: ``/api/v1/interactions/`` and ``/api/v1/tags/``, in the same cursor order as
+everything else. Interactions are deleted for good rather than soft-deleted, so they have no deletions feed yet."""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from rest_framework import serializers
+
+from crm.api.resources import SyncReadViewSet, document_resource
+from crm.models import Interaction, Tag
+
+
+class SyncFilter(filters.FilterSet):
+    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    updated_before = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+
+class InteractionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Interaction
+        fields = (
+            "id", "kind", "direction", "subject", "body", "occurred_at", "duration", "outcome", "staff", "contact",
+            "company", "due_at", "done", "done_at", "created_at", "updated_at",
+        )  # fmt: skip
+        read_only_fields = fields
+
+
+class InteractionFilter(SyncFilter):
+    kind = filters.MultipleChoiceFilter(choices=Interaction.Kind.choices)
+    contact = filters.NumberFilter(field_name="contact_id")
+    company = filters.NumberFilter(field_name="company_id")
+    staff = filters.NumberFilter(field_name="staff_id", help_text="Staff member id")
+    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Interaction
+        fields: list[str] = []
+
+
+class InteractionViewSet(SyncReadViewSet):
+    scope_resource = "interactions"
+    scope_model = Interaction
+    serializer_class = InteractionSerializer
+    filterset_class = InteractionFilter
+
+
+class TagSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Tag
+        fields = ("id", "name", "created_at")
+        read_only_fields = fields
+
+
+class TagFilter(filters.FilterSet):
+    name = filters.CharFilter(field_name="name", lookup_expr="iexact")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+
+    class Meta:
+        model = Tag
+        fields: list[str] = []
+
+
+class TagViewSet(SyncReadViewSet):
+    """Tags never change once created (a rename is a new tag), so they page by creation."""
+
+    scope_resource = "tags"
+    scope_model = Tag
+    serializer_class = TagSerializer
+    filterset_class = TagFilter
+    sync_orderings = ("created_at", "name")
+
+
+document_resource(InteractionViewSet, "interaction", "interactions")
+document_resource(TagViewSet, "tag", "tags")
