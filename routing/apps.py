@@ -6,3 +6,16 @@ class RoutingConfig(AppConfig):
 
     name = "routing"
     verbose_name = "Routing"
+
+    def ready(self) -> None:
+        from crm.audit import audit
+        from routing import signals
+        from routing.models import AgentProfile, BusinessHours, Holiday, OpeningPeriod, Team, TeamMembership
+
+        signals.connect()
+        # Set-up changes are audited like CRM records; not the round-robin cursor, which moves on every
+        # assignment.
+        for model in (Team, BusinessHours, OpeningPeriod, Holiday):
+            audit(model)
+        audit(AgentProfile, exclude=frozenset({"availability_changed_at"}))
+        audit(TeamMembership, exclude=frozenset({"last_assigned_at"}))

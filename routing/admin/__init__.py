@@ -1,0 +1,1 @@
+from routing.admin import hours, teams  # noqa: F401 - registers

@@ -1,0 +1,30 @@
+"""django-q2 tasks: ids in, one service call, safe to run twice."""
+
+from __future__ import annotations
+
+from routing.models import AgentProfile, QueueEntry, Team
+from routing.services.agents import agent_release_conversations
+from routing.services.assignment import team_queue_drain
+
+
+def drain_team_queue(team_id: int) -> int:
+    team = Team.objects.filter(pk=team_id).first()
+    return team_queue_drain(team=team) if team is not None else 0
+
+
+def release_agent_conversations(agent_id: int, team_id: int) -> int:
+    agent = AgentProfile.objects.filter(pk=agent_id).select_related("user").first()
+    team = Team.objects.filter(pk=team_id).first()
+    if agent is None or team is None:
+        return 0
+    return agent_release_conversations(agent=agent, team=team)
+
+
+def drain_queues() -> int:
+    """Scheduled every minute (migration 0002): drain every team that has conversations waiting.
+
+    The events that free capacity ask for a drain themselves; this sweep catches the ones that do not
+    (a conversation reassigned or deleted by hand, a task lost with its worker).
+    """
+    team_ids = QueueEntry.objects.values_list("team_id", flat=True).distinct().order_by("team_id")
+    return sum(drain_team_queue(team_id) for team_id in list(team_ids))
