@@ -36,6 +36,7 @@ setup: install
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_social_demo --origin http://$(HOST):$(PORT) --origin http://localhost:$(PORT)
 
 run: setup
 	@$(BIN)/python manage.py ensure_demo_staff --url http://$(HOST):$(PORT)/admin/

@@ -8,4 +8,5 @@ urlpatterns: list[URLPattern] = [
     path("webhooks/<str:key>/", webhook, name="webhook"),
     path("chat/<str:key>/session", webchat_views.session, name="webchat-session"),
     path("chat/<str:key>/messages", webchat_views.messages, name="webchat-messages"),
+    path("webchat/demo/", webchat_views.demo_page, name="webchat-demo"),
 ]

@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.templatetags.static import static
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 
@@ -230,3 +233,21 @@ def messages(request: HttpRequest, channel: Channel) -> HttpResponse:
         channel=channel, visitor_id=visitor_id, message_id=message_id, text=text, name=name, email=email
     )
     return JsonResponse({"id": message_id, "stored": True, "duplicate": not created}, status=202)
+
+
+def demo_page(request: HttpRequest) -> HttpResponse:
+    """A shop page embedding the first web chat channel that allows this origin (not in production mode)."""
+    if settings.PRODUCTION:
+        raise Http404("The web chat demo page is off in production mode.")
+    origin = f"{request.scheme}://{request.get_host()}"
+    channel = next(
+        (c for c in Channel.objects.filter(kind=Channel.Kind.WEBCHAT, is_active=True) if origin_allowed(c, origin)),
+        None,
+    )
+    script_url = request.build_absolute_uri(static("webchat/widget.js"))
+    snippet = f'<script src="{script_url}" data-channel="{channel.webhook_key if channel else ""}" async></script>'
+    return render(
+        request,
+        "social/webchat_demo.html",
+        {"channel": channel, "origin": origin, "script_url": script_url, "snippet": snippet},
+    )

@@ -154,6 +154,7 @@ def test_make_run_sets_up_before_it_serves():
         "manage.py createcachetable",
         "manage.py collectstatic",
         "manage.py seed_demo",
+        "manage.py seed_social_demo",
         "manage.py ensure_demo_staff",
         "-m config.serve",
     ]
@@ -206,7 +207,10 @@ def test_make_run_end_to_end_serves_with_the_worker_and_ctrl_c_stops_both(tmp_pa
         assert health["database"] == {"ok": True, "vendor": "sqlite"}
         assert get_status(f"{base}/static/admin/css/base.css") == 200  # whitenoise, DEBUG off
         contacts_page = _sign_in_and_get(base, "admin", password, "/admin/crm/contact/")
-        assert "200 contacts" in contacts_page  # the printed login works, and the demo data is there
+        # The printed login works, and the demo data is there: 200 CRM contacts and the 4 web chat visitors.
+        assert "204 contacts" in contacts_page
+        inbox = _sign_in_and_get(base, "admin", password, "/admin/social/conversation/")
+        assert "4 conversations" in inbox
 
         children = children_of(serve.pid)
         names = sorted(command_line(pid) for pid in children)

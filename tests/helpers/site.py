@@ -17,6 +17,7 @@ SETUP_STEPS: list[tuple[str, ...]] = [
     ("createcachetable",),
     ("collectstatic", "--noinput", "--verbosity", "0"),
     ("seed_demo",),
+    ("seed_social_demo",),
     ("ensure_demo_staff",),
 ]
 
