@@ -3,4 +3,5 @@ from social.admin import (  # noqa: F401 - registers the admins
     conversations,
     events,
     listening,
+    listening_dashboard,
 )

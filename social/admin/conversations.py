@@ -17,10 +17,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from crm.models import Contact, User
-from social.models import Channel, Conversation, Identity, Message
+from social.models import Channel, Conversation, Identity, Mention, Message
 from social.services.conversations import conversation_update
 from social.services.identities import identity_relink
 from social.services.outbound import (
@@ -104,6 +107,7 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "first_response_at",
         "resolved_at",
         "created_at",
+        "listening_mentions",
     )
     fieldsets = (
         (None, {"fields": ("status", "snoozed_until", "priority", "assignee", "team", "labels")}),
@@ -115,6 +119,15 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         return super().get_queryset(request).select_related("channel", "contact", "identity", "assignee")
+
+    @admin.display(description="Opened from mentions")
+    def listening_mentions(self, obj: Conversation) -> str:
+        """The listening mentions staff answered in this conversation (``social.listening.engage``)."""
+        links = [
+            format_html('<a href="{}">{}</a>', reverse("admin:social_mention_change", args=[pk]), str(text)[:80] or pk)
+            for pk, text in Mention.objects.filter(conversation=obj).order_by("-pk").values_list("pk", "text")[:20]
+        ]
+        return format_html_join(mark_safe("<br>"), "{}", ((link,) for link in links)) if links else "—"
 
     # --- the answer buttons -------------------------------------------------------------------------
 

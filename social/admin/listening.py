@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from social import conf as social_conf
+from social.admin.listening_engage import MentionEngageMixin
 from social.crypto import CredentialsUnreadable, mask
 from social.listening.feeds import feeds_poll_now
 from social.listening.services import (
@@ -83,7 +84,7 @@ class MentionActionForm(ActionForm):
 
 
 @admin.register(Mention)
-class MentionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MentionAdmin(MentionEngageMixin, admin.ModelAdmin):  # type: ignore[type-arg]
     action_form = MentionActionForm
     list_display = (
         "__str__",
@@ -118,6 +119,8 @@ class MentionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "sentiment_score",
         "monitors",
         "contact",
+        "conversation",
+        "task",
     )
     fields = (*readonly_fields, "sentiment_label", "sentiment_corrected", "tags", "is_irrelevant")
     actions = ("correct_sentiment", "add_tag", "mark_irrelevant", "block_author", "block_site")

@@ -6,8 +6,9 @@ A connector is stateless; everything channel-specific comes from the ``Channel``
 2. ``verify``: check the signature of a webhook request on its raw body; raise ``SignatureMissing`` or
    ``SignatureInvalid``.
 3. ``event_id``: the provider's id of the delivery, for de-duplication of the stored raw event.
-4. ``parse``: turn a stored request into ``InboundMessage`` / ``StatusUpdate`` events (anything else is
-   left out, so the event ends as ignored); raise ``MalformedPayload`` for a body that cannot be read.
+4. ``parse``: turn a stored request into ``InboundMessage`` / ``StatusUpdate`` / ``PublicComment`` events
+   (anything else is left out, so the event ends as ignored); raise ``MalformedPayload`` for a body that
+   cannot be read.
 5. ``ack``: the answer the provider expects (Twilio wants TwiML).
 6. ``send``: deliver an ``OutgoingMessage``; raise ``TransientSendError`` (retry later) or
    ``PermanentSendError`` (give up, show the reason).
@@ -128,7 +129,27 @@ class StatusUpdate:
     error: str = ""
 
 
-NormalisedEvent = InboundMessage | StatusUpdate
+@dataclass(frozen=True)
+class PublicComment:
+    """A public comment (or a mention of the account) on a post the channel owns: a listening mention.
+
+    ``comment_id`` is the provider's id, the one a public or private reply answers. ``text`` may be empty
+    when the provider only names the comment (Instagram ``mentions``); ``permalink`` when it gives one.
+    """
+
+    comment_id: str
+    text: str = ""
+    author_id: str = ""
+    author_name: str = ""
+    author_handle: str = ""
+    post_id: str = ""
+    parent_id: str = ""
+    permalink: str = ""
+    created_at: dt.datetime | None = None
+    kind: str = "comment"  # "comment" or "mention" (the account was @mentioned)
+
+
+NormalisedEvent = InboundMessage | StatusUpdate | PublicComment
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,10 @@ class OutgoingMessage:
     # The metadata of the conversation's latest inbound message, for connectors that answer in a thread
     # (email: subject, message_id, references); empty when there is none.
     thread: dict[str, str] = field(default_factory=dict)
+    # Answering a public comment (connectors with ``comment_replies``): the comment's id and "public" (a
+    # reply under it) or "private" (a direct message to its author); empty for ordinary messages.
+    reply_to_comment: str = ""
+    comment_reply: str = ""
 
 
 @dataclass(frozen=True)
@@ -171,6 +196,8 @@ class Connector(ABC):
     fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Values generated once for a new channel (verify tokens, webhook secrets): name -> secret?
     generated: ClassVar[dict[str, bool]] = {}
+    # Ways ``send`` can answer a ``PublicComment`` ("public", "private"); empty: comments are not answered here.
+    comment_replies: ClassVar[frozenset[str]] = frozenset()
 
     def handshake(self, channel: Channel, request: HttpRequest) -> HttpResponse | None:
         return None
@@ -186,6 +213,10 @@ class Connector(ABC):
 
     def ack(self) -> HttpResponse:
         return JsonResponse({"ok": True})
+
+    def comment_fetch(self, channel: Channel, comment: PublicComment) -> PublicComment:
+        """Complete a ``PublicComment`` the webhook only named (its text); raise a ``SendError`` on failure."""
+        return comment
 
     @abstractmethod
     def send(self, channel: Channel, message: OutgoingMessage) -> SendResult: ...

@@ -6,15 +6,27 @@ several entries; it is stored once (id = hash of the body) and each message is d
 ``mid``. ``messaging[]`` items carry ``message`` (with ``is_echo`` for messages the page sent),
 ``delivery`` (mids and/or a watermark) or ``read`` (a watermark; Instagram gives a ``mid``).
 Outbound: ``POST <api_base>/<page id>/messages`` with the page access token as a Bearer token.
+
+Public comments (listening): ``entry[].changes[]`` carry page feed changes (``field: "feed"``, ``value.item:
+"comment"``, ``verb: "add"``, ``comment_id``, ``message``, ``from``, ``post_id``, ``created_time``) and, for
+Instagram, ``field: "comments"`` (``id``, ``text``, ``from {id, username}``, ``media``) and ``"mentions"``
+(``comment_id``, ``media_id`` only: the text is fetched with ``comment_fetch``). Each becomes a
+``PublicComment``; the page's own comments (our public replies) are left out. Answers: a public reply
+(``POST /<comment id>/comments``; Instagram ``/<comment id>/replies``) or a private reply (``POST /<page
+id>/messages`` with ``recipient: {"comment_id": …}``), chosen by ``OutgoingMessage.comment_reply``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
+from dataclasses import replace
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.dateparse import parse_datetime
 
 from social.connectors.base import (
     Attachment,
@@ -25,6 +37,7 @@ from social.connectors.base import (
     NormalisedEvent,
     OutgoingMessage,
     PermanentSendError,
+    PublicComment,
     SendResult,
     StatusUpdate,
     WebhookRequest,
@@ -101,11 +114,43 @@ class MessengerConnector(Connector):
             return []
         events: list[NormalisedEvent] = []
         for entry in data["entry"]:
-            for item in entry.get("messaging") or [] if isinstance(entry, dict) else []:
+            if not isinstance(entry, dict):
+                continue
+            for item in entry.get("messaging") or []:
                 event = self._parse_item(item)
                 if event is not None:
                     events.append(event)
+            for change in entry.get("changes") or []:
+                if isinstance(change, dict) and isinstance(change.get("value"), dict):
+                    comment = self._parse_change(channel, entry, str(change.get("field", "")), change["value"])
+                    if comment is not None:
+                        events.append(comment)
         return events
+
+    def _parse_change(
+        self, channel: Channel, entry: dict[str, Any], field: str, value: dict[str, Any]
+    ) -> PublicComment | None:
+        """A new comment on the page's feed; edits, removals, likes and posts are left out."""
+        if field != "feed" or value.get("item") != "comment" or value.get("verb") != "add":
+            return None
+        if not value.get("comment_id"):
+            raise MalformedPayload("feed comment without comment_id")
+        sender: dict[str, Any] = value["from"] if isinstance(value.get("from"), dict) else {}
+        author_id = str(sender.get("id", ""))
+        if author_id and author_id == channel.setting("page_id"):
+            return None  # the page itself commented (one of our public replies): not a mention
+        comment_id, post_id = str(value["comment_id"]), str(value.get("post_id") or "")
+        parent_id = str(value.get("parent_id") or "")
+        return PublicComment(
+            comment_id=comment_id,
+            text=str(value.get("message") or ""),
+            author_id=author_id,
+            author_name=str(sender.get("name", "")),
+            post_id=post_id,
+            parent_id="" if parent_id == post_id else parent_id,
+            permalink=f"https://www.facebook.com/{comment_id}",
+            created_at=from_timestamp(value.get("created_time")),
+        )
 
     def _parse_item(self, item: Any) -> NormalisedEvent | None:
         if not isinstance(item, dict):
@@ -155,6 +200,8 @@ class MessengerConnector(Connector):
         token = channel.secret("access_token")
         if not token:
             raise PermanentSendError("the channel has no access token")
+        if message.reply_to_comment:
+            return self._reply_to_comment(channel, message, token)
         if message.text:
             body: dict[str, Any] = {"text": message.text}
         elif message.attachments:
@@ -173,6 +220,33 @@ class MessengerConnector(Connector):
             raise PermanentSendError(f"unexpected answer: {data!r}"[:500])
         return SendResult(provider_message_id=str(data["message_id"]))
 
+    def _reply_to_comment(self, channel: Channel, message: OutgoingMessage, token: str) -> SendResult:
+        if not message.text.strip():
+            raise PermanentSendError("nothing to send")
+        comment_id = message.reply_to_comment
+        if message.comment_reply == "private":
+            url = f"{self.api_base(channel)}/{channel.setting('page_id', 'me')}/messages"
+            body: dict[str, Any] = {"recipient": {"comment_id": comment_id}, "message": {"text": message.text}}
+            answer_key = "message_id"
+        elif message.comment_reply == "public":
+            url = f"{self.api_base(channel)}/{comment_id}/{self.public_reply_edge}"
+            body, answer_key = {"message": message.text}, "id"
+        else:
+            raise PermanentSendError(f"unknown comment reply {message.comment_reply!r}")
+        data = request_json(
+            url,
+            json_body=body,
+            headers={"Authorization": f"Bearer {token}"},
+            error_text=meta_error_text,
+            transient_if=meta_transient,
+        )
+        if not isinstance(data, dict) or not data.get(answer_key):
+            raise PermanentSendError(f"unexpected answer: {data!r}"[:500])
+        return SendResult(provider_message_id=str(data[answer_key]))
+
+    public_reply_edge: ClassVar[str] = "comments"
+    comment_replies = frozenset({"public", "private"})
+
     def setup_steps(self, channel: Channel, webhook_url: str) -> list[str]:
         product = "Messenger" if self.kind == Channel.Kind.MESSENGER else "Instagram"
         return [
@@ -182,7 +256,9 @@ class MessengerConnector(Connector):
             "page id and the app secret (App settings → Basic); save.",
             f"Under Webhooks choose “{self.webhook_object}”, subscribe with callback URL {webhook_url} and "
             f"verify token {channel.setting('verify_token')}.",
-            "Subscribe to the fields messages, message_echoes, message_deliveries and message_reads.",
+            "Subscribe to the fields messages, message_echoes, message_deliveries and message_reads, and "
+            + ("feed" if product == "Messenger" else "comments and mentions")
+            + " to receive public comments as listening mentions.",
         ]
 
 
@@ -195,3 +271,72 @@ class InstagramConnector(MessengerConnector):
         CredentialField("app_secret", "App secret", secret=True),
         CredentialField("api_base", "Graph API base URL", required=False, initial=GRAPH_API),
     )
+
+    public_reply_edge = "replies"
+
+    def _parse_change(
+        self, channel: Channel, entry: dict[str, Any], field: str, value: dict[str, Any]
+    ) -> PublicComment | None:
+        """A comment on the account's media (``comments``) or an @mention of it in a comment (``mentions``)."""
+        at = from_timestamp(entry.get("time"))
+        if field == "mentions":
+            if not value.get("comment_id"):
+                return None  # a caption mention (media only): not a comment
+            return PublicComment(
+                comment_id=str(value["comment_id"]),
+                post_id=str(value.get("media_id") or ""),
+                created_at=at,
+                kind="mention",
+            )
+        if field != "comments":
+            return None
+        if not value.get("id"):
+            raise MalformedPayload("comment without id")
+        sender: dict[str, Any] = value["from"] if isinstance(value.get("from"), dict) else {}
+        author_id = str(sender.get("id", ""))
+        if author_id and author_id == channel.setting("page_id"):
+            return None  # the account's own comment (one of our public replies)
+        media: dict[str, Any] = value["media"] if isinstance(value.get("media"), dict) else {}
+        username = str(sender.get("username", ""))
+        return PublicComment(
+            comment_id=str(value["id"]),
+            text=str(value.get("text") or ""),
+            author_id=author_id,
+            author_handle=f"@{username}" if username else "",
+            post_id=str(media.get("id", "")),
+            parent_id=str(value.get("parent_id") or ""),
+            created_at=at,
+        )
+
+    def comment_fetch(self, channel: Channel, comment: PublicComment) -> PublicComment:
+        """The text and author of a comment the account was @mentioned in (the webhook names it only)."""
+        if comment.text or comment.kind != "mention":
+            return comment
+        token = channel.secret("access_token")
+        if not token:
+            raise PermanentSendError("the channel has no access token")
+        fields = f"mentioned_comment.comment_id({comment.comment_id}){{text,username,timestamp}}"
+        data = request_json(
+            f"{self.api_base(channel)}/{channel.setting('page_id', 'me')}?{urlencode({'fields': fields})}",
+            method="GET",
+            headers={"Authorization": f"Bearer {token}"},
+            error_text=meta_error_text,
+            transient_if=meta_transient,
+        )
+        found = data.get("mentioned_comment") if isinstance(data, dict) else None
+        if not isinstance(found, dict):
+            raise PermanentSendError(f"unexpected answer: {data!r}"[:500])
+        username = str(found.get("username") or "")
+        return replace(
+            comment,
+            text=str(found.get("text") or ""),
+            author_handle=f"@{username}" if username else "",
+            created_at=_parsed(found.get("timestamp")) or comment.created_at,
+        )
+
+
+def _parsed(value: Any) -> dt.datetime | None:
+    try:
+        return parse_datetime(str(value or ""))
+    except ValueError:
+        return None

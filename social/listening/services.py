@@ -57,6 +57,7 @@ class MentionInput:
     posted_at: dt.datetime | None = None
     reach: dict[str, int] = field(default_factory=dict)
     language: str = ""
+    source_meta: dict[str, str] = field(default_factory=dict)  # what a reply needs (channel comments)
 
     @classmethod
     def build(cls, **values: Any) -> MentionInput:
@@ -76,6 +77,9 @@ class MentionInput:
             posted_at=values.get("posted_at"),
             reach=reach,
             language=clean_text(values.get("language"), 8),
+            source_meta={
+                str(key): clean_text(value, 255) for key, value in (values.get("source_meta") or {}).items() if value
+            },
         )
 
 
@@ -164,6 +168,8 @@ def mention_ingest(
         channel=channel,
         author_handle=item.author_handle,
         author_name=item.author_name,
+        author_external_id=item.author_id,
+        source_meta=item.source_meta,
         text=item.text,
         url=item.url,
         site=site_of(item.url),

@@ -14,6 +14,7 @@ from social.models.listening import (
     PartnerSource,
     SourceKind,
 )
+from social.models.listening_dashboard import ListeningDashboard, MentionTopStat
 from social.models.messages import Message
 
 __all__ = ["Channel", "Conversation", "Identity", "InboundEvent", "Message"]
@@ -23,8 +24,10 @@ __all__ += [
     "BlockedAuthor",
     "BlockedSite",
     "Feed",
+    "ListeningDashboard",
     "Mention",
     "MentionDailyStat",
+    "MentionTopStat",
     "Monitor",
     "PartnerSource",
     "SourceKind",

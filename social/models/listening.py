@@ -148,6 +148,10 @@ class Mention(models.Model):
     )
     author_handle = models.CharField(max_length=200, blank=True)
     author_name = models.CharField(max_length=200, blank=True)
+    # The channel's user id of the author (channel comments): whom a private reply or a conversation reaches.
+    author_external_id = models.CharField(max_length=255, blank=True)
+    # What a reply needs besides the external id (channel comments: post or media id, comment or mention).
+    source_meta = models.JSONField(default=dict, blank=True)
     text = models.TextField(blank=True)
     url = models.URLField(max_length=2000, blank=True)
     site = models.CharField(max_length=255, blank=True, help_text="Host name of the URL, for blocking sites")
@@ -164,6 +168,14 @@ class Mention(models.Model):
     )
     tags = models.JSONField(default=list, blank=True)
     is_irrelevant = models.BooleanField("irrelevant", default=False)
+    # Engaging with the author (``social.listening.engage``): the conversation the reply went to, or the
+    # task staff were given when the source cannot be answered from here.
+    conversation = models.ForeignKey(
+        "social.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions"
+    )
+    task = models.ForeignKey(
+        "crm.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="mentions"
+    )
     # Set by every write that changes what the daily statistics count (ingest, staff corrections); the
     # stats sweep recomputes the days of dirty mentions and clears the flag.
     stats_dirty = models.BooleanField(default=True, editable=False)

@@ -21,7 +21,15 @@ from django.utils import timezone
 
 from social import conf
 from social.connectors import connector_for
-from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, StatusUpdate, WebhookRequest
+from social.connectors.base import (
+    InboundMessage,
+    MalformedPayload,
+    NormalisedEvent,
+    PublicComment,
+    StatusUpdate,
+    WebhookRequest,
+)
+from social.listening.comments import comment_receive
 from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
@@ -117,6 +125,8 @@ def _apply(channel: Channel, item: NormalisedEvent) -> bool:
     if isinstance(item, StatusUpdate):
         message_status_apply(channel=channel, update=item)
         return True
+    if isinstance(item, PublicComment):
+        return comment_receive(channel=channel, comment=item)  # a listening mention
     return False  # pragma: no cover - every NormalisedEvent is handled above
 
 

@@ -72,6 +72,7 @@ def _queue(
     text: str,
     attachments: list[dict[str, Any]],
     template: dict[str, Any] | None,
+    metadata: dict[str, str] | None = None,
 ) -> Message:
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
@@ -83,6 +84,7 @@ def _queue(
             text=text,
             attachments=attachments,
             template=template,
+            metadata=metadata or {},
             sender_type=Message.SenderType.STAFF if user else Message.SenderType.SYSTEM,
             sender_user=user,
             status=Message.Status.QUEUED,
@@ -105,6 +107,23 @@ def message_reply(
         raise ReplyRefused("Write a message or attach a file.")
     _check_can_send(conversation, template=False)
     return _queue(conversation=conversation, user=user, text=text, attachments=attachments or [], template=None)
+
+
+def comment_reply_queue(
+    *, conversation: Conversation, comment_id: str, mode: str, text: str, user: User | None
+) -> Message:
+    """Queue an answer to a public comment: ``mode`` "public" (under it) or "private" (to its author's inbox).
+
+    Sent by the same task and retries as any reply; the connector sees ``OutgoingMessage.reply_to_comment``.
+    """
+    if not text.strip():
+        raise ReplyRefused("Write the reply.")
+    channel = _check_can_send(conversation, template=False)
+    connector = connector_for(channel.kind)
+    if connector is None or mode not in connector.comment_replies:
+        raise ReplyRefused(f"{channel.get_kind_display()} cannot send a {mode} reply to a comment.")
+    metadata = {"reply_to_comment": comment_id, "comment_reply": mode}
+    return _queue(conversation=conversation, user=user, text=text, attachments=[], template=None, metadata=metadata)
 
 
 def message_send_template(
@@ -175,6 +194,8 @@ def message_deliver(*, message_id: int) -> str:
         template=message.template,
         reference=f"scrm-msg-{message.pk}",
         thread={str(k): str(v) for k, v in (thread or {}).items()},
+        reply_to_comment=str((message.metadata or {}).get("reply_to_comment", "")),
+        comment_reply=str((message.metadata or {}).get("comment_reply", "")),
     )
     try:
         if connector is None:
