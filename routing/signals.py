@@ -1,7 +1,9 @@
 """Decoupled side effects of social's conversation changes on routing (the flow itself goes through services).
 
-Resolving a conversation frees a place with its agent: the agent's teams' queues are drained after commit.
-Social does not know routing exists, so this listens to ``post_save`` instead of being called.
+Resolving a conversation frees a place with its agent: the agent's teams' queues are drained after commit,
+and the next customer message fires the ``conversation_reopened`` rules (``RoutingState.reopen_pending``).
+Social does not know routing exists, so this listens to ``post_save`` instead of being called, and hears
+about stored messages through ``social.hooks`` (one routing task per inbound message, after commit).
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from typing import Any
 
 from django.db.models.signals import post_save
 
-from routing.models import QueueEntry, Team
+from routing.models import QueueEntry, RoutingState, Team
+from social import hooks
 from social.models import Conversation
 from social.services.queue import enqueue_on_commit
 
@@ -21,6 +24,7 @@ def _conversation_saved(sender: Any, instance: Conversation, update_fields: Any 
     if instance.status != Conversation.Status.RESOLVED:
         return
     QueueEntry.objects.filter(conversation_id=instance.pk).delete()
+    RoutingState.objects.update_or_create(conversation_id=instance.pk, defaults={"reopen_pending": True})
     if instance.assignee_id is None:
         return
     # Only the agent's teams that have someone waiting: most resolutions cost one query and no task.
@@ -34,5 +38,11 @@ def _conversation_saved(sender: Any, instance: Conversation, update_fields: Any 
         enqueue_on_commit("routing.tasks.drain_team_queue", team_id)
 
 
+def _message_stored(*, message_id: int, conversation_id: int, inbound: bool) -> None:
+    if inbound:
+        enqueue_on_commit("routing.tasks.route_message", message_id)
+
+
 def connect() -> None:
+    hooks.on_message_stored(_message_stored)
     post_save.connect(_conversation_saved, sender=Conversation, dispatch_uid="routing.conversation_saved")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from routing.models import AgentProfile, QueueEntry, Team
 from routing.services.agents import agent_release_conversations
 from routing.services.assignment import team_queue_drain
+from routing.services.rules import idle_rules_fire, message_route
+from routing.services.webhooks import rule_webhook_deliver
 
 
 def drain_team_queue(team_id: int) -> int:
@@ -28,3 +30,18 @@ def drain_queues() -> int:
     """
     team_ids = QueueEntry.objects.values_list("team_id", flat=True).distinct().order_by("team_id")
     return sum(drain_team_queue(team_id) for team_id in list(team_ids))
+
+
+def route_message(message_id: int) -> int | None:
+    """Run the rules for a stored inbound message (once: a second run finds the recorded run)."""
+    run = message_route(message_id=message_id)
+    return run.pk if run is not None else None
+
+
+def deliver_rule_webhook(call_id: int) -> str:
+    return rule_webhook_deliver(call_id=call_id)
+
+
+def fire_idle_rules() -> int:
+    """Scheduled every minute (migration 0004): the "conversation idle" rules."""
+    return idle_rules_fire()

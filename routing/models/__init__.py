@@ -1,5 +1,19 @@
 from routing.models.hours import BusinessHours, Holiday, OpeningPeriod
 from routing.models.queue import QueueEntry
+from routing.models.rules import RoutingRun, RoutingState, Rule, RuleWebhookCall, Trigger
 from routing.models.teams import AgentProfile, Team, TeamMembership
 
-__all__ = ["AgentProfile", "BusinessHours", "Holiday", "OpeningPeriod", "QueueEntry", "Team", "TeamMembership"]
+__all__ = [
+    "AgentProfile",
+    "BusinessHours",
+    "Holiday",
+    "OpeningPeriod",
+    "QueueEntry",
+    "RoutingRun",
+    "RoutingState",
+    "Rule",
+    "RuleWebhookCall",
+    "Team",
+    "TeamMembership",
+    "Trigger",
+]

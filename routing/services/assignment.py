@@ -28,8 +28,10 @@ from django.db.models import Count, F
 from django.utils import timezone
 
 from crm.models import User
+from routing.hours import is_open
 from routing.models import AgentProfile, QueueEntry, Team, TeamMembership
 from routing.models.teams import Strategy
+from routing.services.hours import team_calendar
 from social.models import Conversation
 from social.services.conversations import conversation_assign
 
@@ -357,7 +359,7 @@ def conversation_route_to_team(
     return outcome
 
 
-def team_queue_drain(*, team: Team, batch: int = 100) -> int:
+def team_queue_drain(*, team: Team, batch: int = 100, now: dt.datetime | None = None) -> int:
     """Assign the conversations waiting in ``team``'s queue, oldest first; returns how many were assigned.
 
     Each waiting conversation is offered in turn (``queued_at``, then id) by the team's strategy, in its
@@ -366,7 +368,12 @@ def team_queue_drain(*, team: Team, batch: int = 100) -> int:
     soon as no online member has any room at all. Conversations queued meanwhile are picked up by the
     next drain (every availability change and resolution asks for one, and a scheduled sweep runs every
     minute, see ``routing.tasks``).
+
+    Outside the team's business hours (its own, else the default; none set up: always open) nothing is
+    assigned: waiting conversations stay queued until the first drain after the opening (the sweep).
     """
+    if not is_open(team_calendar(team), now or timezone.now()):
+        return 0
     assigned = 0
     after: tuple[dt.datetime, int] | None = None
     while True:

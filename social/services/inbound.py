@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from social import conf
+from social import conf, hooks
 from social.connectors import connector_for
 from social.connectors.base import (
     InboundMessage,
@@ -161,6 +161,7 @@ def _store_message(channel: Channel, item: InboundMessage) -> Message | None:
                 sentiment=sentiment,
                 sent_at=item.sent_at or now,
             )
+            hooks.message_stored(message_id=message.pk, conversation_id=conversation.pk, inbound=not item.is_echo)
     except IntegrityError:
         return None  # a racing delivery stored it first
     conversation.last_message_at = now

@@ -1,0 +1,216 @@
+"""The facts one routing run looks at, loaded with a fixed number of queries (no per-rule or per-row query).
+
+``context_load``: the message with its conversation, channel, contact (and RFM analysis) and assignee in one
+query; the contact's tags in one; the message counts in one. Business hours are loaded on first use by a
+condition or action (four queries for every team the run needs: teams, default hours, periods, holidays)
+and then answered from compiled calendars.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from routing.engine.text import MAX_TEXT, fold, spaced_words, words
+from routing.hours import WEEKDAYS, Calendar, calendar_from_parts, is_open, next_opening
+
+ALWAYS_OPEN = calendar_from_parts(timezone="UTC", periods=[(day, dt.time(0), dt.time(0)) for day in range(7)])
+
+
+@dataclass
+class Context:
+    event: str = "message_received"
+    now: dt.datetime = field(default_factory=timezone.now)
+    conversation_id: int | None = None
+    message_id: int | None = None
+    text: str = ""
+    language: str = ""
+    sentiment: float | None = None
+    first_message: bool = False
+    message_count: int = 0
+    channel_id: int | None = None
+    channel_kind: str = ""
+    channel_name: str = ""
+    contact_first_name: str = ""
+    contact_last_name: str = ""
+    contact_stage: str = ""
+    contact_language: str = ""
+    contact_tags: frozenset[str] = frozenset()
+    rfm_segment: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+    owner_id: int | None = None
+    status: str = "open"
+    priority: int = 1
+    labels: tuple[str, ...] = ()
+    team: str = ""
+    assignee_id: int | None = None
+    agent_name: str = ""
+    # Team name → compiled calendar ("" → the default hours); filled by ``calendars_load``.
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    calendars_loaded: set[str] = field(default_factory=set)
+    # Answers about the hours, per team name, computed once per run (many rules ask the same question).
+    memo: dict[tuple[str, str], Any] = field(default_factory=dict)
+    folded: str = field(init=False, default="")
+    words: frozenset[str] = field(init=False, default=frozenset())
+    spaced: str = field(init=False, default=" ")
+    label_set: frozenset[str] = field(init=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        self.set_text(self.text)
+        self.set_labels(self.labels)
+
+    def set_text(self, text: str) -> None:
+        self.text = text[:MAX_TEXT]
+        self.folded = fold(self.text)
+        self.words = words(self.folded)
+        self.spaced = spaced_words(self.folded)
+
+    def set_labels(self, labels: Iterable[str]) -> None:
+        self.labels = tuple(labels)
+        self.label_set = frozenset(label.casefold() for label in self.labels)
+
+    # --- Business hours -----------------------------------------------------------------------------------
+
+    def calendar(self, team: str | None) -> Calendar:
+        name = self.team if team is None else team
+        if name not in self.calendars_loaded:
+            calendars_load(self, [name])
+        return self.calendars.get(name) or self.calendars.get("") or ALWAYS_OPEN
+
+    def is_open(self, team: str | None = None) -> bool:
+        key = ("open", self.team if team is None else team)
+        if key not in self.memo:
+            self.memo[key] = is_open(self.calendar(team), self.now)
+        return bool(self.memo[key])
+
+    def local_now(self, team: str | None = None) -> dt.datetime:
+        key = ("local", self.team if team is None else team)
+        if key not in self.memo:
+            self.memo[key] = self.now.astimezone(self.calendar(team).tz)
+        local: dt.datetime = self.memo[key]
+        return local
+
+    def local_hhmm(self, team: str | None = None) -> str:
+        key = ("hhmm", self.team if team is None else team)
+        if key not in self.memo:
+            self.memo[key] = self.local_now(team).strftime("%H:%M")
+        return str(self.memo[key])
+
+    def next_opening(self, team: str | None = None) -> dt.datetime | None:
+        return next_opening(self.calendar(team), self.now)
+
+    def next_opening_text(self, team: str | None = None) -> str:
+        cal = self.calendar(team)
+        if is_open(cal, self.now):
+            return "now"
+        opening = next_opening(cal, self.now)
+        if opening is None:
+            return "when the team reopens"
+        local = opening.astimezone(cal.tz)
+        return f"{WEEKDAYS[local.weekday()]} {local:%H:%M} ({cal.tz.key})"
+
+    def template_values(self) -> dict[str, str]:
+        return {
+            "contact.first_name": self.contact_first_name,
+            "contact.last_name": self.contact_last_name,
+            "contact.name": f"{self.contact_first_name} {self.contact_last_name}".strip(),
+            "channel.name": self.channel_name,
+            "team.name": self.team,
+            "agent.name": self.agent_name,
+            "conversation.id": str(self.conversation_id or ""),
+            "next_opening": self.next_opening_text(),
+        }
+
+
+def calendars_load(ctx: Context, team_names: Iterable[str]) -> None:
+    """Compile the hours of ``team_names`` (and the default hours) into ``ctx.calendars``: four queries."""
+    from routing.models import BusinessHours, Holiday, OpeningPeriod, Team
+
+    names = {name for name in team_names if name and name not in ctx.calendars_loaded}
+    hours_of: dict[str, int] = {}
+    if names:
+        for team in Team.objects.filter(name__in=names).only("name", "business_hours_id"):
+            if team.business_hours_id is not None:
+                hours_of[team.name] = team.business_hours_id
+    if "" not in ctx.calendars_loaded:
+        default = BusinessHours.objects.filter(is_default=True).values_list("pk", flat=True).first()
+        if default is not None:
+            hours_of[""] = default
+    ids = set(hours_of.values())
+    zones = dict(BusinessHours.objects.filter(pk__in=ids).values_list("pk", "timezone")) if ids else {}
+    periods: dict[int, list[tuple[int, dt.time, dt.time]]] = {pk: [] for pk in ids}
+    holidays: dict[int, list[dt.date]] = {pk: [] for pk in ids}
+    if ids:
+        for hours_id, weekday, start, end in OpeningPeriod.objects.filter(business_hours_id__in=ids).values_list(
+            "business_hours_id", "weekday", "start", "end"
+        ):
+            periods[hours_id].append((weekday, start, end))
+        for hours_id, date in Holiday.objects.filter(business_hours_id__in=ids).values_list(
+            "business_hours_id", "date"
+        ):
+            holidays[hours_id].append(date)
+    compiled = {pk: calendar_from_parts(timezone=zones[pk], periods=periods[pk], holidays=holidays[pk]) for pk in ids}
+    for name, pk in hours_of.items():
+        ctx.calendars[name] = compiled[pk]
+    ctx.calendars_loaded |= names | {""}
+
+
+def context_load(*, conversation_id: int, message_id: int | None, event: str) -> Context:
+    """The context of a run on a conversation (and, for message events, the message); four queries."""
+    from crm.models import Tag
+    from social.models import Conversation, Message
+
+    conversation = (
+        Conversation.objects.select_related("channel", "contact", "contact__analysis", "assignee")
+        .only(
+            "status", "priority", "labels", "team", "assignee__first_name", "assignee__last_name",
+            "assignee__username", "channel__kind", "channel__name", "contact__first_name", "contact__last_name",
+            "contact__stage", "contact__attributes", "contact__preferred_language", "contact__owner_id",
+            "contact__analysis__segment",
+        )
+        .get(pk=conversation_id)
+    )  # fmt: skip
+    message = (
+        Message.objects.filter(pk=message_id).only("text", "language", "sentiment").first()
+        if message_id is not None
+        else None
+    )
+    contact = conversation.contact
+    analysis = getattr(contact, "analysis", None)
+    tags = Tag.objects.filter(contacts=contact.pk).values_list("name", flat=True)
+    counts = Message.objects.filter(conversation_id=conversation_id, is_internal_note=False).aggregate(
+        total=Count("id"), earlier=Count("id", filter=Q(pk__lt=message_id or 0))
+    )
+    assignee = conversation.assignee
+    return Context(
+        event=event,
+        conversation_id=conversation_id,
+        message_id=message_id,
+        text=message.text if message else "",
+        language=(message.language or "").lower() if message else "",
+        sentiment=message.sentiment if message else None,
+        first_message=message is not None and counts["earlier"] == 0,
+        message_count=counts["total"],
+        channel_id=conversation.channel_id,
+        channel_kind=conversation.channel.kind,
+        channel_name=conversation.channel.name,
+        contact_first_name=contact.first_name,
+        contact_last_name=contact.last_name,
+        contact_stage=contact.stage,
+        contact_language=(contact.preferred_language or "").lower(),
+        contact_tags=frozenset(name.casefold() for name in tags),
+        rfm_segment=analysis.segment if analysis is not None else "",
+        attributes=dict(contact.attributes or {}),
+        owner_id=contact.owner_id,
+        status=conversation.status,
+        priority=conversation.priority,
+        labels=tuple(conversation.labels or []),
+        team=conversation.team,
+        assignee_id=conversation.assignee_id,
+        agent_name=(assignee.get_full_name() or assignee.username) if assignee else "",
+    )
