@@ -185,6 +185,10 @@ Q_CLUSTER: dict[str, Any] = {
     # retry must exceed timeout, otherwise a slow task is handed out twice while still running.
     "retry": env.integer("Q_TIMEOUT", 120, minimum=1) + 60,
     "max_attempts": env.integer("Q_MAX_ATTEMPTS", 5, minimum=1),
+    # -1: successful results are not stored (the product's own rows record every outcome; failures are kept).
+    # Any positive limit makes the monitor count and prune the results table after every task, which cost
+    # more than a third of the worker's time in bench/webhook_ingest.py.
+    "save_limit": env.integer("Q_SAVE_LIMIT", -1, minimum=-1),
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.5,

@@ -301,7 +301,8 @@ def test_redis_url_runs_tasks_through_redis(tmp_path, tmp_path_factory):
     url = redis_test_url()
     client = redis.Redis.from_url(url)
     site = prepared_site(tmp_path_factory)
-    env = project_env(site.var_dir, REDIS_URL=url)
+    # Q_SAVE_LIMIT: keep successful results (the product does not) so the test can fetch the task's result.
+    env = project_env(site.var_dir, REDIS_URL=url, Q_SAVE_LIMIT="250")
     # Another run of this suite on the machine (CI and a developer, two checkouts) uses the same queue key in
     # the same Redis database: its worker would take this task. The lock makes such runs take turns.
     with client.lock("scrm-tests:redis-broker", timeout=120, blocking_timeout=120):

@@ -42,6 +42,7 @@ CONFIG_VARIABLES = frozenset(
         "Q_WORKERS",
         "Q_TIMEOUT",
         "Q_MAX_ATTEMPTS",
+        "Q_SAVE_LIMIT",
         "EMAIL_HOST",
         "EMAIL_PORT",
         "EMAIL_HOST_USER",

@@ -139,7 +139,9 @@ def _call(func: str, args: tuple[Any, ...]) -> Any:
 @pytest.fixture
 def tasks(monkeypatch: pytest.MonkeyPatch, settings: Any) -> TaskRecorder:
     recorder = TaskRecorder()
-    monkeypatch.setattr("social.services.queue.async_task", lambda func, *args: recorder.queued.append((func, args)))
+    monkeypatch.setattr(
+        "social.services.queue.async_task", lambda func, *args, **_options: recorder.queued.append((func, args))
+    )
     monkeypatch.setattr(
         "social.services.queue.schedule",
         lambda func, *args, **kw: recorder.scheduled.append((func, args, kw["next_run"])),

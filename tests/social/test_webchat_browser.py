@@ -134,7 +134,7 @@ def task_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Exception]]:
         finally:
             connection.close()  # this thread's own connection; the test database is dropped later
 
-    def enqueue(func: str, *args: Any) -> None:
+    def enqueue(func: str, *args: Any, **_options: Any) -> None:
         if inline:
             run(func, args)
         else:
