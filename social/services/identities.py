@@ -108,7 +108,7 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
                 )
         except IntegrityError:
             identity = Identity.objects.get(channel=channel, external_id=external_id)
-    changed = ["last_seen_at"]
+    changed = []
     identity.last_seen_at = now
     for field, value in (
         ("display_name", profile.name),
@@ -118,7 +118,11 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
         if value and getattr(identity, field) != value:
             setattr(identity, field, value)
             changed.append(field)
-    identity.save(update_fields=changed)
+    if changed:
+        identity.save(update_fields=[*changed, "last_seen_at"])  # a profile change: recorded in the history
+    else:
+        # Only the bookkeeping column (not audited): a plain UPDATE, without the audit receiver's read-back.
+        Identity.objects.filter(pk=identity.pk).update(last_seen_at=now)
     return identity
 
 

@@ -153,7 +153,7 @@ def _store_message(channel: Channel, item: InboundMessage) -> Message | None:
                 text=item.text,
                 attachments=[a.as_dict() for a in item.attachments],
                 sender_type=Message.SenderType.SYSTEM if item.is_echo else Message.SenderType.CONTACT,
-                sender_contact=None if item.is_echo else identity.contact,
+                sender_contact_id=None if item.is_echo else identity.contact_id,
                 provider_message_id=item.provider_message_id,
                 metadata=item.metadata,
                 status=Message.Status.SENT if item.is_echo else Message.Status.RECEIVED,
@@ -164,12 +164,12 @@ def _store_message(channel: Channel, item: InboundMessage) -> Message | None:
             hooks.message_stored(message_id=message.pk, conversation_id=conversation.pk, inbound=not item.is_echo)
     except IntegrityError:
         return None  # a racing delivery stored it first
-    conversation.last_message_at = now
-    fields = ["last_message_at", "updated_at"]
+    # Bookkeeping columns, left out of the audit trail: a plain UPDATE, not save(), whose audit receiver would
+    # read the row back first (a query per message on the hot path, bench/webhook_ingest.py).
+    bookkeeping = {"last_message_at": now, "updated_at": now}
     if not item.is_echo:
-        conversation.last_inbound_at = item.sent_at or now
-        fields.append("last_inbound_at")
-    conversation.save(update_fields=fields)
+        bookkeeping["last_inbound_at"] = item.sent_at or now
+    Conversation.objects.filter(pk=conversation.pk).update(**bookkeeping)
     return message
 
 
