@@ -306,6 +306,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several resources have a "status" of their own; each choice set gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "social.models.Conversation.Status",
+        "MessageStatusEnum": "social.models.Message.Status",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.schema.add_response_headers",
@@ -327,6 +332,19 @@ API_TOMBSTONE_RETENTION_DAYS = env.integer("API_TOMBSTONE_RETENTION_DAYS", 30, m
 # Lists leave out rows changed in the last N seconds, so a transaction still committing cannot be skipped by a
 # cursor that already passed its timestamp (see crm.api.pagination).
 API_SYNC_SETTLE_SECONDS = env.integer("API_SYNC_SETTLE_SECONDS", 2, minimum=0)
+
+# --- Outbound partner webhooks (crm.webhooks; README "Webhooks") ------------------------------------
+# Seconds a partner's endpoint may take to connect and answer.
+WEBHOOK_TIMEOUT = env.integer("WEBHOOK_TIMEOUT", 10, minimum=1)
+# A failed delivery is retried after 1 min, doubling, at most WEBHOOK_RETRY_MAX_SECONDS apart, until it has
+# been failing for WEBHOOK_RETRY_HOURS (at least 24: partners are promised a day to recover).
+WEBHOOK_RETRY_FIRST_SECONDS = env.integer("WEBHOOK_RETRY_FIRST_SECONDS", 60, minimum=1)
+WEBHOOK_RETRY_MAX_SECONDS = env.integer("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1)
+WEBHOOK_RETRY_HOURS = env.integer("WEBHOOK_RETRY_HOURS", 24, minimum=24)
+# A subscription whose attempts have all failed for this long is disabled and its owner e-mailed.
+WEBHOOK_DISABLE_AFTER_HOURS = env.integer("WEBHOOK_DISABLE_AFTER_HOURS", 24, minimum=1)
+# Fernet key for the stored signing secrets; empty: derived from SECRET_KEY (set it in production).
+WEBHOOK_SECRETS_KEY = env.text("WEBHOOK_SECRETS_KEY")
 
 # --- Logging -----------------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("api/", include("social.api.urls")),  # before crm.api.urls: its last route is the API's 404
     path("api/", include("crm.api.urls")),
     path("", include("social.urls")),
     path("listening/", include("social.listening.urls")),

@@ -31,11 +31,13 @@ AGENT_EDITS = {
     "tag",
     "conversation",
 }
+# Partners' webhook subscriptions and their delivery logs: set up with the partner's account and keys.
+WEBHOOK_MODELS = {"webhooksubscription", "webhookdelivery", "webhookattempt"}
 # Records only administrators change (who may do what, and how the product is set up).
-ADMIN_ONLY_MODELS = {"attributedefinition", "user", "apikey"}
+ADMIN_ONLY_MODELS = {"attributedefinition", "user", "apikey", *WEBHOOK_MODELS}
 # Sign-in accounts (staff and the partners' API users): user management. Managers may look them up;
 # agents and read-only staff do not see them at all.
-ACCOUNT_MODELS = {"user", "apikey"}
+ACCOUNT_MODELS = {"user", "apikey", *WEBHOOK_MODELS}
 # Lists behind other permissions (restore_contact, restore_company), never granted directly.
 SKIPPED_MODELS = {"deletedcontact", "deletedcompany", "idempotencyrecord"}
 

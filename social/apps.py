@@ -22,6 +22,16 @@ class SocialConfig(AppConfig):
         )
 
         crm_hooks.register()
+        # Conversation and message events for partner webhooks (crm.webhooks).
+        from social import webhooks
+
+        webhooks.register()
+        # Partner API scopes of the social resources (social.api).
+        from crm.api.scopes import register_resource
+
+        register_resource("channels", "Channels")
+        register_resource("conversations", "Conversations")
+        register_resource("messages", "Messages (write: send replies)")
         # Staff changes to a conversation (status, assignee, priority, labels), to a channel's set-up and to
         # an identity's contact are recorded like CRM records. Not the per-message bookkeeping columns, and
         # never the encrypted credentials.

@@ -6,15 +6,16 @@ from __future__ import annotations
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
+from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncReadViewSet, document_resource
 from crm.models import Interaction, Tag
 
 
 class SyncFilter(filters.FilterSet):
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
 
 class InteractionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -32,8 +33,8 @@ class InteractionFilter(SyncFilter):
     contact = filters.NumberFilter(field_name="contact_id")
     company = filters.NumberFilter(field_name="company_id")
     staff = filters.NumberFilter(field_name="staff_id", help_text="Staff member id")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Interaction
@@ -56,7 +57,7 @@ class TagSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class TagFilter(filters.FilterSet):
     name = filters.CharFilter(field_name="name", lookup_expr="iexact")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = Tag

@@ -18,7 +18,6 @@ from rest_framework.decorators import (
     throttle_classes,
 )
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +26,7 @@ from crm.api import origin
 from crm.api.authentication import ApiKeyAuthentication, StaffSessionAuthentication
 from crm.api.idempotency import Replay, idempotency_begin, idempotency_finish
 from crm.api.pagination import SyncCursorPagination
+from crm.api.parsers import PartnerJSONParser, PartnerMetadata
 from crm.api.permissions import HasResourceScope
 from crm.api.throttling import ApiKeyRateThrottle, rate_limit_headers
 from crm.models import ApiKey, IdempotencyRecord
@@ -41,7 +41,8 @@ class PartnerAPIMixin:
     throttle_classes = [ApiKeyRateThrottle]
     pagination_class = SyncCursorPagination
     renderer_classes = [JSONRenderer]
-    parser_classes = [JSONParser]
+    parser_classes = [PartnerJSONParser]
+    metadata_class = PartnerMetadata
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]

@@ -7,6 +7,7 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers
 
 from crm.admin.search import search_companies
+from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncResourceViewSet, document_resource
 from crm.api.serializers import StrictModelSerializer, TagNamesField
 from crm.models import Company, Tag, User
@@ -31,10 +32,10 @@ class CompanySerializer(StrictModelSerializer):
 
 
 class CompanyFilter(filters.FilterSet):
-    updated_after = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     tag = filters.CharFilter(method="filter_tag", help_text="Tag name (any case)")
     owner = filters.NumberFilter(field_name="owner_id", help_text="Staff member id")
     external_id = filters.CharFilter(field_name="external_id")

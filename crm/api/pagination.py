@@ -64,10 +64,15 @@ class SyncCursorPagination(BasePagination):
         self.position: tuple[Any, int] | None = self._decode(raw, ordering, queryset.model, field) if raw else None
         if self.position is not None:
             value, last_id = self.position
+            # "(field, id) after the position", written so that PostgreSQL can start the index scan at the
+            # position: the first condition bounds the (field, id) index range; the second only drops the rows
+            # that share the position's time. The plain OR form ("field > v OR (field = v AND id > i)") is
+            # applied as a filter instead, from the start of the index: page N then reads N pages' rows and
+            # a full export of a million rows slows down page after page.
             if descending:
-                after = Q(**{f"{field}__lt": value}) | Q(**{field: value, "id__lt": last_id})
+                after = Q(**{f"{field}__lte": value}) & (Q(**{f"{field}__lt": value}) | Q(id__lt=last_id))
             else:
-                after = Q(**{f"{field}__gt": value}) | Q(**{field: value, "id__gt": last_id})
+                after = Q(**{f"{field}__gte": value}) & (Q(**{f"{field}__gt": value}) | Q(id__gt=last_id))
             queryset = queryset.filter(after)
         order = (f"-{field}", "-id") if descending else (field, "id")
         rows = list(queryset.order_by(*order)[: self.limit + 1])

@@ -11,6 +11,7 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers
 
 from crm.api.activity import SyncFilter
+from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncUpsertViewSet, document_resource
 from crm.api.serializers import StrictModelSerializer
 from crm.models import Company, Contact, Order, OrderLine, Product
@@ -98,8 +99,8 @@ class OrderFilter(SyncFilter):
     contact = filters.NumberFilter(field_name="contact_id")
     company = filters.NumberFilter(field_name="company_id")
     number = filters.CharFilter(field_name="number")
-    ordered_after = filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
-    ordered_before = filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    ordered_after = IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
 
     class Meta:
         model = Order

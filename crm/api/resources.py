@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -70,11 +70,12 @@ class SyncReadViewSet(PartnerViewSet):
         response["ETag"] = etag_for(fresh)
         return response
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request, **url_kwargs: Any) -> Response:
+        # url_kwargs: a nested route's parent id (e.g. conversation_pk), already applied by get_queryset.
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
-    def retrieve(self, request: Request, pk: str) -> Response:
+    def retrieve(self, request: Request, pk: str, **url_kwargs: Any) -> Response:
         record = self.get_object()
         if request.headers.get("If-None-Match") == etag_for(record):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag_for(record)})
@@ -89,6 +90,9 @@ class SyncUpsertViewSet(SyncReadViewSet):
 
     upsert_key = "external_id"
     upsert_service: Any = None
+    # Optional set-based batch upsert: ``bulk_service(items=[(external_id, data), …], actor=…)`` returns, per
+    # item, (record, created) or the ValidationError that refused it (``crm.services.contact_bulk``).
+    bulk_service: Any = None
 
     def validated(self, request: Request, *, partial: bool = False) -> dict[str, Any]:
         serializer = self.get_serializer(data=request.data, partial=partial)
@@ -97,6 +101,8 @@ class SyncUpsertViewSet(SyncReadViewSet):
 
     @action(detail=False, methods=["get", "put"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
     def by_external_id(self, request: Request, external_id: str) -> Response:
+        if "\x00" in external_id:  # PostgreSQL text cannot hold NUL: no record can have this key
+            raise exceptions.NotFound("An external id cannot contain NUL characters.")
         if request.method == "GET":
             record = self.get_queryset().filter(**{self.upsert_key: external_id}).first()
             if record is None:
@@ -124,8 +130,11 @@ class SyncUpsertViewSet(SyncReadViewSet):
         results: list[dict[str, Any]] = []
         seen: set[str] = set()
         with transaction.atomic():
-            for index, item in enumerate(envelope.validated_data["records"]):
-                results.append(self._bulk_one(request, index, item, seen))
+            if self.bulk_service is not None:
+                results = self._bulk_set(request, envelope.validated_data["records"])
+            else:
+                for index, item in enumerate(envelope.validated_data["records"]):
+                    results.append(self._bulk_one(request, index, item, seen))
         counts = {s: sum(1 for r in results if r["status"] == s) for s in ("created", "updated", "error")}
         body = {
             "created": counts["created"],
@@ -135,7 +144,8 @@ class SyncUpsertViewSet(SyncReadViewSet):
         }
         return Response(body)
 
-    def _bulk_one(self, request: Request, index: int, item: dict[str, Any], seen: set[str]) -> dict[str, Any]:
+    def _bulk_key_error(self, index: int, item: dict[str, Any], seen: set[str]) -> dict[str, Any] | None:
+        """The record's answer when its external id is missing or repeated in the batch, else None."""
         external_id = item.get(self.upsert_key)
         result: dict[str, Any] = {"index": index, "external_id": external_id}
         if not isinstance(external_id, str) or not external_id.strip():
@@ -152,6 +162,14 @@ class SyncUpsertViewSet(SyncReadViewSet):
                 "errors": [{"field": self.upsert_key, "message": message, "code": "duplicate"}],
             }
         seen.add(external_id)
+        return None
+
+    def _bulk_one(self, request: Request, index: int, item: dict[str, Any], seen: set[str]) -> dict[str, Any]:
+        refused = self._bulk_key_error(index, item, seen)
+        if refused is not None:
+            return refused
+        external_id = item[self.upsert_key]
+        result: dict[str, Any] = {"index": index, "external_id": external_id}
         try:
             with transaction.atomic():  # a savepoint: a failing record leaves nothing behind
                 serializer = self.get_serializer(data=item)
@@ -164,6 +182,46 @@ class SyncUpsertViewSet(SyncReadViewSet):
         except DjangoValidationError as exc:
             return {**result, "status": "error", "errors": flatten_errors(as_serializer_error(exc))}
         return {**result, "status": "created" if created else "updated", "id": record.pk}
+
+    def _bulk_set(self, request: Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The batch through ``bulk_service`` (set-based, see ``crm.services.contact_bulk``): each record is
+        validated by the serializer as on the single path, the valid ones are written together. Should the
+        database refuse the batch (a concurrent request created one of its external ids meanwhile), the
+        savepoint is rolled back and the records go through the per-record path instead."""
+        results: list[dict[str, Any]] = []
+        valid: list[tuple[int, str, dict[str, Any]]] = []
+        seen: set[str] = set()
+        # One serializer for the batch: building a nested serializer's fields costs more than validating a
+        # record. run_validation() is what is_valid() runs, and raises the same errors.
+        serializer = self.get_serializer()
+        for index, item in enumerate(records):
+            refused = self._bulk_key_error(index, item, seen)
+            if refused is None:
+                try:
+                    validated = serializer.run_validation(item)
+                except exceptions.ValidationError as exc:
+                    refused = {
+                        "index": index, "external_id": item[self.upsert_key], "status": "error",
+                        "errors": flatten_errors(exc.detail),
+                    }  # fmt: skip
+                else:
+                    valid.append((index, item[self.upsert_key], validated))
+            results.append(refused or {})
+        try:
+            with transaction.atomic():
+                outcomes = self.bulk_service(items=[(key, data) for _, key, data in valid], actor=request.user)
+        except IntegrityError:
+            for index, _key, _data in valid:
+                results[index] = self._bulk_one(request, index, records[index], set())
+            return results
+        for (index, key, _data), outcome in zip(valid, outcomes, strict=True):
+            result: dict[str, Any] = {"index": index, "external_id": key}
+            if isinstance(outcome, DjangoValidationError):
+                results[index] = {**result, "status": "error", "errors": flatten_errors(as_serializer_error(outcome))}
+            else:
+                record, created = outcome
+                results[index] = {**result, "status": "created" if created else "updated", "id": record.pk}
+        return results
 
 
 class SyncResourceViewSet(SyncUpsertViewSet):
@@ -235,7 +293,11 @@ def _parse_since(raw: str) -> dt.datetime:
         raise exceptions.ValidationError({"since": ["Expected an ISO 8601 time, e.g. 2026-01-31T12:00:00Z."]})
     if timezone.is_naive(value):
         raise exceptions.ValidationError({"since": ["Give the time zone, e.g. 2026-01-31T12:00:00Z."]})
-    return value
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond ±15:59 that the parser accepts.
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise exceptions.ValidationError({"since": ["The time is out of range."]}) from None
 
 
 # Schema documentation shared by every synced resource (applied per subclass with ``document_resource``).

@@ -9,6 +9,8 @@ RESOURCES: dict[str, str] = {
     "products": "Products",
     "orders": "Orders",
     "tags": "Tags",
+    "webhooks": "Webhook subscriptions (the key's own account's)",
+    "segments": "Segments (reading members also needs contacts:read)",
 }
 ACCESS = ("read", "write")
 

@@ -11,6 +11,8 @@ from crm.api.base import api_not_found
 from crm.api.companies import CompanyViewSet
 from crm.api.contacts import ContactViewSet
 from crm.api.purchases import OrderViewSet, ProductViewSet
+from crm.api.segments import SegmentViewSet
+from crm.webhooks.api import WebhookSubscriptionViewSet
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="api-contact")
@@ -19,6 +21,8 @@ router.register("interactions", InteractionViewSet, basename="api-interaction")
 router.register("products", ProductViewSet, basename="api-product")
 router.register("orders", OrderViewSet, basename="api-order")
 router.register("tags", TagViewSet, basename="api-tag")
+router.register("webhook-subscriptions", WebhookSubscriptionViewSet, basename="api-webhook-subscription")
+router.register("segments", SegmentViewSet, basename="api-segment")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("v1/", include(router.urls)),

@@ -9,6 +9,7 @@ from crm.models.purchases import Order, OrderLine, Product
 from crm.models.segments import Segment, SegmentMember
 from crm.models.tags import Tag
 from crm.models.users import User
+from crm.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookSubscription
 
 __all__ = [
     "ApiKey",
@@ -33,4 +34,7 @@ __all__ = [
     "Tag",
     "TimeStamped",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookSubscription",
 ]

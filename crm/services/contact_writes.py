@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
 from crm.attributes import validate_attributes
-from crm.models import Contact, ContactConsent, ContactEmail, ContactPhone, User
+from crm.models import AttributeDefinition, Contact, ContactConsent, ContactEmail, ContactPhone, User
 from crm.services.base import save_fields
 from crm.services.writes import Errors, assign_fields, clean_into, tags_replace, upsert_by_external_id
 
@@ -45,27 +45,44 @@ def contact_upsert(
     )  # fmt: skip
 
 
-def _write(contact: Contact, data: dict[str, Any], *, creating: bool) -> Contact:
-    """1. Assign fields and merge attributes (a key set to null or "" is removed); 2. validate the contact and
-    every child item as the admin does, all errors at once; 3. save, then sync children and tags; 4. bump
-    ``updated_at`` when only children or tags changed, so partners' sync sees the change."""
+def contact_prepare(
+    contact: Contact,
+    data: dict[str, Any],
+    *,
+    creating: bool,
+    definitions: list[AttributeDefinition] | None = None,
+    constraints: bool = True,
+) -> tuple[list[str], dict[str, list[models.Model]]]:
+    """Steps 1 and 2 of ``_write``, shared with the bulk path (``crm.services.contact_bulk``) so that both
+    validate alike: returns (changed field names, child rows by key) or raises one ``ValidationError``.
+
+    ``definitions``: the attribute definitions, when the caller has loaded them once for a batch;
+    ``constraints=False``: the unique checks were made for the whole batch (see ``clean_into``)."""
     errors: Errors = {}
     changed = assign_fields(contact, data, CONTACT_FIELDS)
     if "attributes" in data or creating:
         try:
-            attributes = validate_attributes({**(contact.attributes or {}), **data.get("attributes", {})})
+            attributes = validate_attributes({**(contact.attributes or {}), **data.get("attributes", {})}, definitions)
         except ValidationError as exc:
             errors.update(exc.message_dict)
         else:
             if attributes != contact.attributes:
                 contact.attributes = attributes
                 changed.append("attributes")
-    clean_into(contact, errors, exclude=["search_name", "attributes"])
+    clean_into(contact, errors, exclude=["search_name", "attributes"], constraints=constraints)
     children = {
         key: _children(contact, data[key], model, ident, errors) for key, model, ident, _ in CHILDREN if key in data
     }
     if errors:
         raise ValidationError(errors)
+    return changed, children
+
+
+def _write(contact: Contact, data: dict[str, Any], *, creating: bool) -> Contact:
+    """1. Assign fields and merge attributes (a key set to null or "" is removed); 2. validate the contact and
+    every child item as the admin does, all errors at once; 3. save, then sync children and tags; 4. bump
+    ``updated_at`` when only children or tags changed, so partners' sync sees the change."""
+    changed, children = contact_prepare(contact, data, creating=creating)
     with transaction.atomic():
         if creating:
             contact.save()

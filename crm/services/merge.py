@@ -14,6 +14,7 @@ from django.utils import timezone
 from crm.merge import HANDLERS, register_merge_handler
 from crm.models import Company, Contact, ContactConsent, ContactEmail, ContactPhone, SegmentMember, User
 from crm.services.base import save_fields
+from crm.webhooks.events import webhook_event
 
 CONTACT_FILL_FIELDS = (
     "first_name",
@@ -99,6 +100,7 @@ def _retire(source: Any, survivor: Any, actor: User | None) -> None:
     type(source)._base_manager.filter(merged_into=source).update(merged_into=survivor)  # keep chains pointing home
     source.deleted_at, source.deleted_by, source.merged_into = timezone.now(), actor, survivor
     save_fields(source, ["deleted_at", "deleted_by", "merged_into"])
+    webhook_event(record=source, action="merged", deleted_at=source.deleted_at, merged_into=survivor.pk)
 
 
 def _log(survivor: Any, merged: list[Any], actor: User | None) -> None:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from crm.models import SoftDeletable, User
 from crm.services.base import save_fields
+from crm.webhooks.events import webhook_event
 
 R = TypeVar("R", bound=SoftDeletable)
 
@@ -23,6 +24,7 @@ def record_soft_delete(*, record: R, actor: User | None) -> R:
             locked.deleted_at = timezone.now()
             locked.deleted_by = actor
             save_fields(locked, ["deleted_at", "deleted_by"])
+            webhook_event(record=locked, action="deleted", deleted_at=locked.deleted_at)
     return locked
 
 

@@ -29,10 +29,15 @@ def assign_fields(record: models.Model, data: dict[str, Any], names: Iterable[st
     return changed
 
 
-def clean_into(record: models.Model, errors: Errors, *, prefix: str = "", exclude: Iterable[str] = ()) -> None:
-    """``record.full_clean()`` (what the admin form runs), its messages added to ``errors`` under ``prefix``."""
+def clean_into(
+    record: models.Model, errors: Errors, *, prefix: str = "", exclude: Iterable[str] = (), constraints: bool = True
+) -> None:
+    """``record.full_clean()`` (what the admin form runs), its messages added to ``errors`` under ``prefix``.
+
+    ``constraints=False`` leaves out the unique checks (a query each), for a caller that has checked them for a
+    whole batch at once (``crm.services.contact_bulk``)."""
     try:
-        record.full_clean(exclude=list(exclude))
+        record.full_clean(exclude=list(exclude), validate_unique=constraints, validate_constraints=constraints)
     except ValidationError as exc:
         for field, messages in exc.message_dict.items():
             name = "" if field == "__all__" else field

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import User
+from crm.webhooks.events import webhook_event
 from social.models import Conversation, Identity
 
 
@@ -57,6 +58,7 @@ def conversation_set_status(
         raise ValidationError({"snoozed_until": "Snoozing needs a time to wake up."})
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        was_resolved = locked.status == Conversation.Status.RESOLVED
         locked.status = status
         locked.snoozed_until = snoozed_until if status == Conversation.Status.SNOOZED else None
         locked.resolved_at = timezone.now() if status == Conversation.Status.RESOLVED else None
@@ -67,6 +69,8 @@ def conversation_set_status(
             raise ValidationError(
                 "This contact already has an unresolved conversation on this channel; continue that one."
             ) from None
+        if status == Conversation.Status.RESOLVED and not was_resolved:
+            webhook_event(record=locked, action="resolved")
     return locked
 
 
@@ -75,12 +79,15 @@ def conversation_assign(
 ) -> Conversation:
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = locked.assignee_id
         locked.assignee = assignee
         fields = ["assignee", "updated_at"]
         if team is not None:
             locked.team = team
             fields.append("team")
         locked.save(update_fields=fields)
+        if locked.assignee_id != previous:
+            webhook_event(record=locked, action="assigned")
     return locked
 
 

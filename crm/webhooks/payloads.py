@@ -1,0 +1,55 @@
+"""``data`` of crm's events: the record exactly as the partner API serializes it (soft-deleted ones too)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+
+from crm.webhooks.events import register_webhook_resource
+
+
+def _one(serializer_class: Any, queryset: QuerySet[Any], pk: int) -> dict[str, Any] | None:
+    record = queryset.filter(pk=pk).first()
+    return None if record is None else dict(serializer_class(record).data)
+
+
+def contact_data(pk: int) -> dict[str, Any] | None:
+    from crm.api.contacts import ContactSerializer
+    from crm.models import Contact, ContactEmail, ContactPhone
+
+    queryset = Contact.all_objects.select_related("company").prefetch_related(
+        Prefetch("emails", queryset=ContactEmail.objects.order_by("-is_primary", "id")),
+        Prefetch("phones", queryset=ContactPhone.objects.order_by("-is_primary", "id")),
+        "consents",
+        "tags",
+    )
+    return _one(ContactSerializer, queryset, pk)
+
+
+def company_data(pk: int) -> dict[str, Any] | None:
+    from crm.api.companies import CompanySerializer
+    from crm.models import Company
+
+    return _one(CompanySerializer, Company.all_objects.prefetch_related("tags"), pk)
+
+
+def interaction_data(pk: int) -> dict[str, Any] | None:
+    from crm.api.activity import InteractionSerializer
+    from crm.models import Interaction
+
+    return _one(InteractionSerializer, Interaction.objects.all(), pk)
+
+
+def order_data(pk: int) -> dict[str, Any] | None:
+    from crm.api.purchases import OrderSerializer
+    from crm.models import Order
+
+    return _one(OrderSerializer, Order.objects.prefetch_related("lines__product"), pk)
+
+
+def register() -> None:
+    register_webhook_resource("crm.contact", "contact", contact_data, scope="contacts")
+    register_webhook_resource("crm.company", "company", company_data, scope="companies")
+    register_webhook_resource("crm.interaction", "interaction", interaction_data, scope="interactions")
+    register_webhook_resource("crm.order", "order", order_data, scope="orders")
