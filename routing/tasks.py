@@ -6,6 +6,7 @@ from routing.models import AgentProfile, QueueEntry, Team
 from routing.services.agents import agent_release_conversations
 from routing.services.assignment import team_queue_drain
 from routing.services.rules import idle_rules_fire, message_route
+from routing.services.sla import sla_sweep as sla_sweep_service
 from routing.services.webhooks import rule_webhook_deliver
 
 
@@ -45,3 +46,8 @@ def deliver_rule_webhook(call_id: int) -> str:
 def fire_idle_rules() -> int:
     """Scheduled every minute (migration 0004): the "conversation idle" rules."""
     return idle_rules_fire()
+
+
+def sla_sweep() -> dict[str, int]:
+    """Scheduled every minute (migration 0006): SLA warnings and breaches, their rules fired once per clock."""
+    return sla_sweep_service()

@@ -1,1 +1,1 @@
-from routing.admin import hours, rules, teams  # noqa: F401 - registers
+from routing.admin import hours, rules, sla, teams  # noqa: F401 - registers

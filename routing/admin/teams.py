@@ -55,7 +55,7 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 class TeamForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Team
-        fields = ("name", "business_hours", "strategy", "release_on_offline")
+        fields = ("name", "business_hours", "strategy", "release_on_offline", "sla_policy")
 
     def clean_name(self) -> str:
         """A team is referenced by its name in social's channels and conversations: renaming it while they

@@ -58,8 +58,11 @@ def _sla_policy(value: Any) -> int:
         model = apps.get_model("routing", "SlaPolicy")
     except LookupError:
         return int(value)
-    if not model.objects.filter(pk=value).exists():
+    active = model.objects.filter(pk=value).values_list("is_active", flat=True).first()
+    if active is None:
         raise ValueError(f"SLA policy #{value} does not exist (deleted?)")
+    if not active:
+        raise ValueError(f"SLA policy #{value} is inactive: activate it first")
     return int(value)
 
 

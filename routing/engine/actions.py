@@ -17,7 +17,6 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 
-from routing.engine.action_schema import _sla_policy
 from routing.engine.compiler import CompiledRule
 from routing.engine.context import Context
 from routing.engine.templates import render
@@ -260,15 +259,18 @@ def _webhook(action: dict[str, Any], state: RunState) -> str:
 
 
 def _apply_sla(action: dict[str, Any], state: RunState) -> str:
+    from routing.models import SlaPolicy
+    from routing.services.sla import sla_apply
+
+    policy = SlaPolicy.objects.filter(pk=action["policy"]).first()
+    if policy is None:
+        raise ActionFailed(f"SLA policy #{action['policy']} no longer exists")
     try:
-        policy = _sla_policy(action["policy"])
+        started = sla_apply(conversation=state.conversation, policy=policy, now=state.ctx.now)
     except ValueError as exc:
         raise ActionFailed(str(exc)) from None
-    routing_state = state.routing_state()
-    routing_state.sla_policy_id = policy
-    routing_state.sla_applied_at = state.ctx.now
-    routing_state.save(update_fields=["sla_policy_id", "sla_applied_at"])
-    return f"SLA policy #{policy} applied"
+    clocks = ", ".join(f"{c.get_kind_display().lower()} due {c.due_at:%Y-%m-%d %H:%M} UTC" for c in started)
+    return f"SLA policy “{policy}” applied" + (f": {clocks}" if clocks else "")
 
 
 RUNNERS = {

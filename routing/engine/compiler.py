@@ -74,6 +74,7 @@ def _getter(leaf: Mapping[str, Any], team_names: Mapping[int, str]) -> Callable[
         "message_count": "message_count",
         "labels": "label_set",
         "contact_tags": "contact_tags",
+        "sla_kind": "sla_kind",
     }
     if name in simple:
         return attrgetter(simple[name])
@@ -239,6 +240,7 @@ _SIMPLE_ATTRS = {
     "message_count": "message_count",
     "labels": "label_set",
     "contact_tags": "contact_tags",
+    "sla_kind": "sla_kind",
 }
 
 

@@ -50,6 +50,8 @@ class Context:
     team: str = ""
     assignee_id: int | None = None
     agent_name: str = ""
+    # SLA rules: the kind of the clock that warned or breached (``routing.services.sla``).
+    sla_kind: str = ""
     # Team name → compiled calendar ("" → the default hours); filled by ``calendars_load``.
     calendars: dict[str, Calendar] = field(default_factory=dict)
     calendars_loaded: set[str] = field(default_factory=set)

@@ -32,6 +32,8 @@ EQUALITY = ("is", "is_not", "in", "not_in")
 SETS = ("has_any", "has_all", "has_none")
 MESSAGE_FIELDS = frozenset({"text", "language", "sentiment", "first_message"})
 MESSAGE_TRIGGERS = frozenset({"message_received", "conversation_created", "conversation_reopened"})
+SLA_TRIGGERS = frozenset({"sla_warning", "sla_breached"})
+SLA_KINDS = ("first_response", "next_response", "resolution")
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -205,6 +207,11 @@ CONDITION_FIELDS: dict[str, Field] = {
     "weekday": Field(("in", "not_in"), "today's weekday in the hours' time zone", _weekday, HOURS_KEYS),
     "time_of_day": Field(("between",), '["HH:MM", "HH:MM"] in the hours\' time zone', _hhmm, HOURS_KEYS),
     "message_count": Field(("is", "lt", "gt"), "messages in the conversation (both directions)", _count),
+    "sla_kind": Field(
+        EQUALITY,
+        "SLA rules only: the clock that is about to breach or breached (first_response, next_response, resolution)",
+        _choice(lambda: list(SLA_KINDS), "SLA clock kind"),
+    ),
 }
 
 MAX_CONDITIONS = 50
@@ -376,6 +383,10 @@ def conditions_clean(raw: Any, *, trigger: str) -> tuple[dict[str, Any], list[st
             problems.append(
                 f"{', '.join(about_message)}: these look at the message, and a {trigger} rule runs without one."
             )
+    if trigger not in SLA_TRIGGERS and any(leaf["field"] == "sla_kind" for leaf in every):
+        problems.append(
+            f"sla_kind: only SLA rules (about to breach, breached) have an SLA clock, not a {trigger} rule."
+        )
     if trigger == "conversation_created":
         for leaf in every:
             if leaf["field"] == "first_message" and leaf["value"] is False:

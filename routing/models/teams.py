@@ -48,6 +48,15 @@ class Team(models.Model):
         help_text="When an agent of this team goes offline, their open conversations of this team go back to "
         "the queue (and to another agent with room).",
     )
+    sla_policy = models.ForeignKey(
+        "routing.SlaPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="teams",
+        verbose_name="default SLA policy",
+        help_text="Applied to conversations moved to this team that have no SLA policy yet.",
+    )
     members = models.ManyToManyField("routing.AgentProfile", through="routing.TeamMembership", related_name="teams")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -32,6 +32,7 @@ from routing.engine.compiler import CompiledRule, compile_rule, explain
 from routing.engine.context import Context, context_load
 from routing.engine.ruleset import RuleSet, ruleset
 from routing.models import RoutingRun, RoutingState, Rule, Team, Trigger
+from routing.services.sla import sla_customer_wrote
 from social.models import Conversation, Message
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ def _context_summary(ctx: Context) -> dict[str, Any]:
         "labels": list(ctx.labels),
         "team": ctx.team,
         "at": ctx.now.isoformat(timespec="seconds"),
+        **({"sla_kind": ctx.sla_kind} if ctx.sla_kind else {}),
     }
 
 
@@ -150,9 +152,10 @@ def _run(
     conversation_id: int,
     message_id: int | None,
     key: str | None,
-    events_for: Callable[[Context, RoutingState | None], list[str]],
+    events_for: Callable[[Context, RoutingState | None, Conversation], list[str]],
     now: dt.datetime | None,
     only: frozenset[int] | None = None,
+    sla_kind: str = "",
 ) -> RoutingRun | None:
     started = time.perf_counter()
     with transaction.atomic():
@@ -167,7 +170,8 @@ def _run(
         ctx = context_load(conversation_id=conversation_id, message_id=message_id, event="")
         if now is not None:
             ctx.now = now
-        events = events_for(ctx, state)
+        ctx.sla_kind = sla_kind
+        events = events_for(ctx, state, conversation)
         trace, matched, failed = _evaluate(
             rules=rules, events=events, ctx=ctx, conversation=conversation, run=run, only=only
         )
@@ -194,7 +198,7 @@ def message_route(*, message_id: int, now: dt.datetime | None = None) -> Routing
     if row is None:
         return None
 
-    def events_for(ctx: Context, state: RoutingState | None) -> list[str]:
+    def events_for(ctx: Context, state: RoutingState | None, conversation: Conversation) -> list[str]:
         events = []
         if ctx.first_message:
             events.append(Trigger.CONVERSATION_CREATED.value)
@@ -203,6 +207,8 @@ def message_route(*, message_id: int, now: dt.datetime | None = None) -> Routing
                 events.append(Trigger.CONVERSATION_REOPENED.value)
             state.reopen_pending = False
             state.save(update_fields=["reopen_pending"])
+        # SLA clocks of a policy applied earlier (the conversation is locked): next response, resolution.
+        sla_customer_wrote(conversation=conversation, state=state, message_id=message_id)
         events.append(Trigger.MESSAGE_RECEIVED.value)
         return events
 
@@ -216,14 +222,21 @@ def rules_run(
     key: str | None = None,
     message_id: int | None = None,
     now: dt.datetime | None = None,
+    sla_kind: str = "",
 ) -> RoutingRun | None:
     """Run the rules of one trigger (``sla_warning``, ``sla_breached``, ``conversation_idle`` …) on a
     conversation and record the run. ``key`` (unique) makes it happen once, e.g. ``sla_breached:<id>:<due>``;
-    ``None`` when that key already ran or the conversation is gone."""
+    ``None`` when that key already ran or the conversation is gone. ``sla_kind``: for the SLA triggers, the
+    clock's kind (the ``sla_kind`` condition)."""
     if event not in Trigger.values:
         raise ValueError(f"{event!r} is not a rule trigger")
     return _run(
-        conversation_id=conversation_id, message_id=message_id, key=key, events_for=lambda _c, _s: [event], now=now
+        conversation_id=conversation_id,
+        message_id=message_id,
+        key=key,
+        events_for=lambda _c, _s, _v: [event],
+        now=now,
+        sla_kind=sla_kind,
     )
 
 
@@ -266,7 +279,7 @@ def idle_rules_fire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
                 conversation_id=conversation_id,
                 message_id=None,
                 key=f"idle:{rule.id}:{conversation_id}:{stamp}",
-                events_for=lambda _c, _s: [Trigger.CONVERSATION_IDLE.value],
+                events_for=lambda _c, _s, _v: [Trigger.CONVERSATION_IDLE.value],
                 now=now,
                 only=frozenset({rule.id}),
             )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from routing.models import AgentProfile, QueueEntry, RoutingRun, RoutingState, Rule, RuleWebhookCall, Team
+from routing.models import AgentProfile, QueueEntry, RoutingRun, RoutingState, Rule, RuleWebhookCall, SlaPolicy, Team
 from social.models import Channel, Conversation, Message
 from tests.routing.conftest import TelegramCustomer, sent_texts
 from tests.social.conftest import API_SECRET
@@ -70,6 +70,7 @@ def test_assignment_by_strategy_records_the_chosen_agent_and_why(
 
 
 def test_labels_priority_status_and_sla(make_rule: Callable[..., Rule], tom: TelegramCustomer, tasks: Any) -> None:
+    policy = SlaPolicy.objects.create(name="Gold", first_response_urgent=30, resolution_urgent=240)
     make_rule(
         "Angry customers",
         conditions={"match": "all", "conditions": [{"field": "sentiment", "op": "lt", "value": -0.3}]},
@@ -77,7 +78,7 @@ def test_labels_priority_status_and_sla(make_rule: Callable[..., Rule], tom: Tel
             {"type": "add_labels", "labels": ["Angry", "escalate"]},
             {"type": "set_priority", "priority": "urgent"},
             {"type": "set_status", "status": "pending"},
-            {"type": "apply_sla", "policy": 7},
+            {"type": "apply_sla", "policy": policy.pk},
         ],
     )
     make_rule(
@@ -91,7 +92,11 @@ def test_labels_priority_status_and_sla(make_rule: Callable[..., Rule], tom: Tel
     conversation = Conversation.objects.get()
     # The second rule saw the label the first one added.
     assert conversation.labels == ["angry"] and conversation.priority == 3 and conversation.status == "pending"
-    assert RoutingState.objects.get(conversation=conversation).sla_policy_id == 7
+    assert RoutingState.objects.get(conversation=conversation).sla_policy_id == policy.pk
+    assert sorted(conversation.sla_clocks.values_list("kind", "target_minutes")) == [
+        ("first_response", 30),
+        ("resolution", 240),
+    ]
 
 
 def test_snooze_and_mark_spam(make_rule: Callable[..., Rule], tom: TelegramCustomer, tasks: Any, support: Team) -> None:
