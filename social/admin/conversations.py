@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -194,8 +195,11 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
 
     def _thread_context(self, request: HttpRequest, conversation: Conversation) -> dict[str, Any]:
+        # In the order the messages were sent (the provider's time; ours for replies not sent yet), not the
+        # order the workers stored them: two workers can store a customer's two quick messages in reverse.
+        sent_order = Coalesce("sent_at", "created_at")
         newest = list(
-            conversation.messages.select_related("sender_user", "sender_contact").order_by("-created_at", "-id")[
+            conversation.messages.select_related("sender_user", "sender_contact").order_by(sent_order.desc(), "-id")[
                 : THREAD_LIMIT + 1
             ]
         )

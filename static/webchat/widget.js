@@ -53,6 +53,9 @@
   var cursor = 0;
   var seen = {};
   var pendingByClientId = {};
+  // Messages are posted one after the other, so they reach the server (which stamps their time) in the
+  // order the visitor wrote them, even when the second is sent before the first is answered.
+  var sendQueue = Promise.resolve();
   var isOpen = false;
   var unread = 0;
   var pollTimer = null;
@@ -305,7 +308,11 @@
   function deliver(item, payload) {
     item.classList.remove("scrm-wc-failed");
     item.classList.add("scrm-wc-pending");
-    call("POST", "/messages", payload)
+    var posted = sendQueue.then(function () {
+      return call("POST", "/messages", payload);
+    });
+    sendQueue = posted.catch(function () {}); // a failed message does not hold up the next one
+    posted
       .then(function () {
         stored = load();
         stored.started = true;

@@ -232,3 +232,18 @@ def test_changes_on_the_page_are_recorded_in_the_history(telegram: Channel, task
 
     entry = LogEntry.objects.get_for_object(conversation).filter(actor=sam).latest("timestamp")
     assert entry.changes_dict["status"] == ["open", "resolved"]
+
+
+def test_thread_follows_the_order_messages_were_sent_not_stored(
+    telegram: Channel, tasks: Any, sam: Any, login: Any
+) -> None:
+    later = update(update_id=2, message_id=2, text="second, stored first")
+    later["message"]["date"] = 1_700_000_060
+    earlier = update(update_id=1, message_id=1, text="first, stored second")
+    for payload in (later, earlier):  # two workers can finish in this order
+        post_json(Client(), telegram, payload, HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=telegram.secret("webhook_secret"))
+        tasks.run()
+
+    html = login(sam).get(page(Conversation.objects.get())).content.decode()
+
+    assert html.index("first, stored second") < html.index("second, stored first")
