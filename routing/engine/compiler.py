@@ -58,26 +58,8 @@ def _attr_norm(value: Any) -> str:
 def _getter(leaf: Mapping[str, Any], team_names: Mapping[int, str]) -> Callable[[Context], Any]:
     name = leaf["field"]
     team = team_names.get(leaf["team"], f"#{leaf['team']} (deleted)") if leaf.get("team") else None
-    simple = {
-        "channel_kind": "channel_kind",
-        "channel": "channel_id",
-        "language": "language",
-        "sentiment": "sentiment",
-        "first_message": "first_message",
-        "contact_stage": "contact_stage",
-        "rfm_segment": "rfm_segment",
-        "contact_owner": "owner_id",
-        "status": "status",
-        "priority": "priority",
-        "team": "team",
-        "assignee": "assignee_id",
-        "message_count": "message_count",
-        "labels": "label_set",
-        "contact_tags": "contact_tags",
-        "sla_kind": "sla_kind",
-    }
-    if name in simple:
-        return attrgetter(simple[name])
+    if name in _SIMPLE_ATTRS:
+        return attrgetter(_SIMPLE_ATTRS[name])
     if name == "attribute":
         key = leaf["key"]
         return lambda ctx: ctx.attributes.get(key)

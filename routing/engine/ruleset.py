@@ -7,7 +7,7 @@ queries) and returns the cached ``RuleSet`` when it is unchanged, so a message n
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,23 +139,34 @@ def ruleset() -> RuleSet:
     if cached is not None and cached.version == version:
         return cached
     team_names = dict(Team.objects.values_list("pk", "name"))
-    by_trigger: dict[str, list[CompiledRule]] = {}
-    specs: dict[int, Any] = {}
-    for rule in Rule.objects.filter(is_active=True).order_by("position", "id"):
-        compiled = compile_rule(
-            rule_id=rule.pk,
-            name=rule.name,
-            trigger=rule.trigger,
-            conditions=rule.conditions,
-            actions=rule.actions,
-            stop=rule.stop_processing,
-            team_names=team_names,
-            idle_minutes=rule.idle_minutes,
-            idle_waiting_for=rule.idle_waiting_for,
-        )
-        by_trigger.setdefault(rule.trigger, []).append(compiled)
-        specs[id(compiled)] = rule.conditions
-    result = RuleSet.build(version, {trigger: tuple(rules) for trigger, rules in by_trigger.items()}, specs)
+    active = Rule.objects.filter(is_active=True).order_by("position", "id")
+    result = ruleset_build(version, active, team_names)
     with _lock:
         _cache["rules"] = result
     return result
+
+
+def rule_compile(rule: Any, team_names: Mapping[int, str]) -> CompiledRule:
+    """One ``Rule`` row (saved or not) compiled; the active set, the dry run and the rule test all use it."""
+    return compile_rule(
+        rule_id=rule.pk,
+        name=rule.name,
+        trigger=rule.trigger,
+        conditions=rule.conditions,
+        actions=rule.actions,
+        stop=rule.stop_processing,
+        team_names=team_names,
+        idle_minutes=rule.idle_minutes,
+        idle_waiting_for=rule.idle_waiting_for,
+    )
+
+
+def ruleset_build(version: tuple[Any, ...], rules: Iterable[Any], team_names: Mapping[int, str]) -> RuleSet:
+    """``rules`` (in evaluation order) compiled and grouped by trigger."""
+    by_trigger: dict[str, list[CompiledRule]] = {}
+    specs: dict[int, Any] = {}
+    for rule in rules:
+        compiled = rule_compile(rule, team_names)
+        by_trigger.setdefault(rule.trigger, []).append(compiled)
+        specs[id(compiled)] = rule.conditions
+    return RuleSet.build(version, {trigger: tuple(compiled) for trigger, compiled in by_trigger.items()}, specs)

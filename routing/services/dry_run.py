@@ -32,9 +32,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from routing.engine.actions import PRIORITY_NAMES
-from routing.engine.compiler import CompiledRule, compile_rule
 from routing.engine.context import Context, context_load
-from routing.engine.ruleset import RuleSet
+from routing.engine.ruleset import RuleSet, ruleset_build
 from routing.engine.templates import render
 from routing.models import AgentProfile, RoutingRun, Rule, SlaPolicy, Team, Trigger
 from routing.services.assignment import agent_pick
@@ -144,21 +143,7 @@ def candidate_rules(*, rule_ids: Sequence[int] | None = None, definitions: Any =
 
 
 def _ruleset(rules: Iterable[Rule], team_names: Mapping[int, str]) -> RuleSet:
-    by_trigger: dict[str, list[CompiledRule]] = {}
-    specs: dict[int, Any] = {}
-    for rule in rules:
-        compiled = compile_rule(
-            rule_id=rule.pk,
-            name=rule.name,
-            trigger=rule.trigger,
-            conditions=rule.conditions,
-            actions=rule.actions,
-            stop=rule.stop_processing,
-            team_names=team_names,
-        )
-        by_trigger.setdefault(rule.trigger, []).append(compiled)
-        specs[id(compiled)] = rule.conditions
-    return RuleSet.build(("dry run",), {t: tuple(r) for t, r in by_trigger.items()}, specs)
+    return ruleset_build(("dry run",), rules, team_names)
 
 
 # --- What was done: effects parsed from a stored run -------------------------------------------------------

@@ -28,9 +28,9 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from routing.engine.actions import ActionFailed, RunState, action_describe, action_run
-from routing.engine.compiler import CompiledRule, compile_rule, explain
+from routing.engine.compiler import CompiledRule, explain
 from routing.engine.context import Context, context_load
-from routing.engine.ruleset import RuleSet, ruleset
+from routing.engine.ruleset import RuleSet, rule_compile, ruleset
 from routing.models import RoutingRun, RoutingState, Rule, Team, Trigger
 from routing.services.sla import sla_customer_wrote
 from social.models import Conversation, Message
@@ -294,15 +294,7 @@ def rule_try(*, rule: Rule, ctx: Context) -> dict[str, Any]:
     Returns ``{"matched", "conditions" (explained), "actions" (what would run)}``.
     """
     team_names = dict(Team.objects.values_list("pk", "name"))
-    compiled = compile_rule(
-        rule_id=rule.pk,
-        name=rule.name,
-        trigger=rule.trigger,
-        conditions=rule.conditions,
-        actions=rule.actions,
-        stop=rule.stop_processing,
-        team_names=team_names,
-    )
+    compiled = rule_compile(rule, team_names)
     ctx.event = rule.trigger
     result = explain(compiled.group, ctx)
     return {
