@@ -8,15 +8,11 @@ is why production should set the dedicated key.
 
 from __future__ import annotations
 
-import base64
 import json
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
 
-from config.env import ConfigError
+from crm.crypto import fernet_for
 from social import conf
 
 
@@ -25,18 +21,9 @@ class CredentialsUnreadable(Exception):
 
 
 def _fernet() -> Fernet:
-    key = conf.channel_secrets_key()
-    if key:
-        try:
-            return Fernet(key.encode())
-        except ValueError:
-            raise ConfigError(
-                "CHANNEL_SECRETS_KEY", "expected a Fernet key (44 characters of urlsafe base64)"
-            ) from None
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"scrm-channel-credentials").derive(
-        settings.SECRET_KEY.encode()
+    return fernet_for(
+        key=conf.channel_secrets_key(), variable="CHANNEL_SECRETS_KEY", purpose=b"scrm-channel-credentials"
     )
-    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def encrypt_json(values: dict[str, str]) -> str:

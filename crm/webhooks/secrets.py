@@ -2,20 +2,17 @@
 
 The key is ``WEBHOOK_SECRETS_KEY`` when set, otherwise derived from ``SECRET_KEY`` with HKDF so a fresh
 checkout works (rotating SECRET_KEY then makes stored secrets unreadable: production sets the key).
-crm never imports social, so this mirrors ``social.crypto`` rather than using it.
+The Fernet itself comes from ``crm.crypto``, shared with the channel credentials.
 """
 
 from __future__ import annotations
 
-import base64
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-from config.env import ConfigError
+from crm.crypto import fernet_for
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
 
@@ -25,18 +22,7 @@ class SecretUnreadable(Exception):
 
 
 def _fernet() -> Fernet:
-    key = settings.WEBHOOK_SECRETS_KEY
-    if key:
-        try:
-            return Fernet(key.encode())
-        except ValueError:
-            raise ConfigError(
-                "WEBHOOK_SECRETS_KEY", "expected a Fernet key (44 characters of urlsafe base64)"
-            ) from None
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"scrm-webhook-secrets").derive(
-        settings.SECRET_KEY.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    return fernet_for(key=settings.WEBHOOK_SECRETS_KEY, variable="WEBHOOK_SECRETS_KEY", purpose=b"scrm-webhook-secrets")
 
 
 def secret_generate() -> str:
