@@ -16,10 +16,12 @@ Steps:
 3. Ingest, once per broker in ``--brokers``: gunicorn serving the project (``config.wsgi``) with the task
    queue on that broker (``redis``: ``--redis-url``; ``orm``: django-q's database broker); a new Telegram
    channel; the same requests, now Telegram updates (unique ``update_id``) signed with the channel's
-   secret token (the cheapest signature for the generator: a header; the server still decrypts the
-   channel's credentials and compares). Every answer must be 2xx; afterwards the stored events are counted
-   (none lost), all must still be pending (nothing processed in the request) and the queue must hold one
-   task per event. Then the queue is emptied and the channel forgotten. All servers run at once and take
+   secret token (the cheapest signature for the generator: a header; the server still compares it with
+   the channel's decrypted credentials, kept per process with the channel for
+   ``SOCIAL_CHANNEL_CACHE_SECONDS``). Every answer must be 2xx; afterwards the stored events are counted
+   (none lost), all must still be pending (nothing processed in the request) and the queue must hold a
+   drain task (the webhooks' drain requests are coalesced: at least one task, never more than events).
+   Then the queue and the drain request are cleared and the channel forgotten. All servers run at once and take
    turns: ``--rounds`` (4) rounds of baseline, then each ingest, so that other work on the machine (and its
    changes) weighs on all of them alike.
 4. Processing, once per broker: ``--events`` updates from ``--senders`` Telegram chats (every chat writes at
@@ -339,8 +341,8 @@ def _ingest_phase(args: argparse.Namespace, brokers: list[str], log_dir: Path, v
             f"  events pending after the run: {pending:,} of {stored:,}; tasks in the {target.broker} queue: "
             f"{queued:,}\n"
         )
-        if pending != stored or queued != stored:
-            print("  FAIL: every stored event must be pending, with one queued task each", file=sys.stderr)
+        if pending != stored or not 1 <= queued <= stored:
+            print("  FAIL: every stored event must be pending, with a drain task queued", file=sys.stderr)
             ok = False
         _purge_queue(target.broker, args.redis_url)
         result = target.result
@@ -471,8 +473,10 @@ def _processing_problems(channel: Channel, events: int, senders: int, *, timed_o
 
 
 def _profile(count: int) -> None:
-    """Step 5: the service alone, in this process, under cProfile: rate, queries per message, hot spots."""
-    from social.tasks import process_inbound_event
+    """Step 5: the service alone, in this process, under cProfile: rate, queries per message, hot spots.
+    Events are processed in the drain's batches (``SOCIAL_DRAIN_BATCH``), without claiming them."""
+    from social import conf
+    from social.services.inbound_batch import inbound_events_process
 
     channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}profile")
     updates = _realistic_updates(count, max(1, count * 3 // 10), seed=7)
@@ -488,7 +492,12 @@ def _profile(count: int) -> None:
         for update in updates
     )
     ids = list(InboundEvent.objects.filter(channel=channel).order_by("pk").values_list("pk", flat=True))
-    process_inbound_event(ids[0])  # loads the language model (once per process)
+    inbound_events_process(event_ids=ids[:1])  # loads the language model (once per process)
+    size = conf.drain_batch()
+
+    def batches(part: list[int]) -> Iterator[list[int]]:
+        return (part[start : start + size] for start in range(0, len(part), size))
+
     queries = 0
 
     def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -502,8 +511,8 @@ def _profile(count: int) -> None:
     backend_cpu, cpu = _process_cpu_seconds(backend), time.process_time()
     started = time.perf_counter()
     with connection.execute_wrapper(counted):
-        for event_id in ids[1 : len(ids) // 2]:  # without the profiler: the real rate
-            process_inbound_event(event_id)
+        for batch in batches(ids[1 : len(ids) // 2]):  # without the profiler: the real rate
+            inbound_events_process(event_ids=batch)
     plain = len(ids) // 2 - 1
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     backend_after = _process_cpu_seconds(backend)
@@ -515,8 +524,8 @@ def _profile(count: int) -> None:
     )
     profiler = cProfile.Profile()
     profiler.enable()
-    for event_id in ids[len(ids) // 2 :]:
-        process_inbound_event(event_id)
+    for batch in batches(ids[len(ids) // 2 :]):
+        inbound_events_process(event_ids=batch)
     profiler.disable()
     print(f"  {len(ids) - len(ids) // 2:,} under cProfile (slower: it times every Python call):")
     for order, lines in (("cumulative", 30), ("tottime", 20)):
@@ -933,12 +942,19 @@ def _queue_size(broker: str, redis_url: str) -> int:
 
 
 def _purge_queue(broker: str, redis_url: str) -> None:
+    """Empty the task queue, and forget the drain request that its drain task would have cleared (in the
+    cache the servers use: Redis with the Redis broker, the database cache otherwise)."""
+    from social.services.queue import DRAIN_FLAG
+
+    flag = f":1:{DRAIN_FLAG}"  # Django's default key function: prefix "", version 1
     if broker == "redis":
-        _redis_client(redis_url).delete(f"django_q:{_queue_name()}:q")
+        _redis_client(redis_url).delete(f"django_q:{_queue_name()}:q", flag)
     else:
         from django_q.models import OrmQ
 
         OrmQ.objects.filter(key=_queue_name()).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM scrm_cache WHERE cache_key = %s", [flag])  # settings.CACHES
 
 
 def _server_version() -> str:

@@ -5,7 +5,8 @@ and the next customer message fires the ``conversation_reopened`` rules (``Routi
 SLA clocks (``routing.services.sla``) are met by staff replies and resolution, and recomputed when the
 priority or team changes.
 Social does not know routing exists, so this listens to ``post_save`` instead of being called, and hears
-about stored messages through ``social.hooks`` (one routing task per inbound message, after commit).
+about stored messages through ``social.hooks`` (one routing task per stored batch of inbound messages,
+after commit).
 """
 
 from __future__ import annotations
@@ -65,13 +66,15 @@ def _message_saved(sender: Any, instance: Message, created: bool, **_: Any) -> N
         sla_staff_replied(conversation_id=instance.conversation_id, at=instance.created_at)
 
 
-def _message_stored(*, message_id: int, conversation_id: int, inbound: bool) -> None:
+def _messages_stored(stored: tuple[hooks.StoredMessage, ...]) -> None:
+    """One routing task for the inbound messages stored together (the drain stores a batch at once)."""
+    inbound = [item.message_id for item in stored if item.inbound]
     if inbound:
-        enqueue_on_commit("routing.tasks.route_message", message_id)
+        enqueue_on_commit("routing.tasks.route_messages", *inbound)
 
 
 def connect() -> None:
-    hooks.on_message_stored(_message_stored)
+    hooks.on_messages_stored(_messages_stored)
     post_save.connect(_conversation_saved, sender=Conversation, dispatch_uid="routing.conversation_saved")
     post_save.connect(_conversation_sla, sender=Conversation, dispatch_uid="routing.conversation_sla")
     post_save.connect(_message_saved, sender=Message, dispatch_uid="routing.message_saved")

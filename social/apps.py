@@ -22,6 +22,13 @@ class SocialConfig(AppConfig):
         )
 
         crm_hooks.register()
+        # The webhook view's per-process channel cache forgets a channel that changed (in this process).
+        from django.db.models.signals import post_delete, post_save
+
+        from social.services.channels import channel_cache_forget
+
+        post_save.connect(channel_cache_forget, sender=Channel, dispatch_uid="social.channel_cache.saved")
+        post_delete.connect(channel_cache_forget, sender=Channel, dispatch_uid="social.channel_cache.deleted")
         # Conversation and message events for partner webhooks (crm.webhooks).
         from social import webhooks
 

@@ -66,3 +66,18 @@ def event_max_attempts() -> int:
 def webchat_messages_per_minute() -> int:
     """Messages one web chat visitor may post per minute; one network address may post five times that."""
     return int(_setting("WEBCHAT_MESSAGES_PER_MINUTE", _env.integer("WEBCHAT_MESSAGES_PER_MINUTE", 20, minimum=1)))
+
+
+def drain_batch() -> int:
+    """Inbound events one drain claims and stores together (one transaction, set-based writes)."""
+    return int(_setting("SOCIAL_DRAIN_BATCH", _env.integer("SOCIAL_DRAIN_BATCH", 100, minimum=1)))
+
+
+def drain_seconds() -> int:
+    """How long one drain task keeps claiming batches before it hands over to a new task (below Q_TIMEOUT)."""
+    return int(_setting("SOCIAL_DRAIN_SECONDS", _env.integer("SOCIAL_DRAIN_SECONDS", 30, minimum=1)))
+
+
+def channel_cache_seconds() -> float:
+    """Seconds a web process keeps a webhook's channel (and its decrypted credentials) in memory; 0: none."""
+    return float(_setting("SOCIAL_CHANNEL_CACHE_SECONDS", _env.integer("SOCIAL_CHANNEL_CACHE_SECONDS", 5, minimum=0)))

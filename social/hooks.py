@@ -1,29 +1,42 @@
 """Hooks other apps register to hear about social events, so social never imports them.
 
-``on_message_stored(callback)``: ``callback(message_id=…, conversation_id=…, inbound=…)`` is called inside
-the transaction that stored a message (inbound or echo), right after the row is written. Callbacks must be
-cheap and defer real work to after the commit (``social.services.queue.enqueue_on_commit``). Routing
-registers its handler in ``RoutingConfig.ready``.
+``on_messages_stored(callback)``: ``callback(stored)`` is called inside the transaction that stored one or
+more messages (inbound or echoes), right after the rows are written, with a tuple of ``StoredMessage``
+in the order they were stored (the inbound drain stores a batch at once; a reply stores one). Callbacks
+must be cheap and defer real work to after the commit (``social.services.queue.enqueue_on_commit``).
+Routing registers its handler in ``RoutingConfig.ready``.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 
-class MessageStored(Protocol):
-    def __call__(self, *, message_id: int, conversation_id: int, inbound: bool) -> None: ...
+class StoredMessage(NamedTuple):
+    message_id: int
+    conversation_id: int
+    inbound: bool
 
 
-_message_stored: list[MessageStored] = []
+MessagesStored = Callable[[tuple[StoredMessage, ...]], None]
+
+_messages_stored: list[MessagesStored] = []
 
 
-def on_message_stored(callback: MessageStored) -> None:
+def on_messages_stored(callback: MessagesStored) -> None:
     """Register ``callback`` (once: registering the same callable again does nothing)."""
-    if callback not in _message_stored:
-        _message_stored.append(callback)
+    if callback not in _messages_stored:
+        _messages_stored.append(callback)
+
+
+def messages_stored(stored: Sequence[StoredMessage]) -> None:
+    if not stored:
+        return
+    batch = tuple(stored)
+    for callback in list(_messages_stored):
+        callback(batch)
 
 
 def message_stored(*, message_id: int, conversation_id: int, inbound: bool) -> None:
-    for callback in list(_message_stored):
-        callback(message_id=message_id, conversation_id=conversation_id, inbound=inbound)
+    messages_stored([StoredMessage(message_id, conversation_id, inbound)])

@@ -19,7 +19,7 @@ from social import conf
 from social.connectors import CONNECTORS, connector_for
 from social.connectors.base import MalformedPayload, SignatureInvalid, SignatureMissing, WebhookRequest
 from social.crypto import CredentialsUnreadable
-from social.models import Channel
+from social.services.channels import channel_for_webhook
 from social.services.inbound import inbound_event_store
 
 MAX_ANY_BODY = max(connector.max_body_bytes for connector in CONNECTORS.values())
@@ -51,7 +51,7 @@ def webhook(request: HttpRequest, key: str) -> HttpResponse:
     if declared > MAX_ANY_BODY:
         return _plain("body too large", 413)  # larger than any provider sends: not even a channel look-up
     try:
-        channel = Channel.objects.filter(webhook_key=key, is_active=True).first()
+        channel = channel_for_webhook(key)
     except DatabaseError:
         logger.exception("webhook: database unavailable while looking up the channel")
         return _plain("temporarily unavailable", 503)

@@ -48,7 +48,12 @@ class Channel(models.Model):
 
     @property
     def credentials(self) -> dict[str, str]:
-        return decrypt_json(self.credentials_encrypted)
+        # Decrypted once per instance and ciphertext (a webhook reads a secret on every request).
+        cached = self.__dict__.get("_credentials_plain")
+        if cached is None or cached[0] != self.credentials_encrypted:
+            cached = (self.credentials_encrypted, decrypt_json(self.credentials_encrypted))
+            self.__dict__["_credentials_plain"] = cached
+        return dict(cached[1])
 
     def set_credentials(self, values: dict[str, str]) -> None:
         self.credentials_encrypted = encrypt_json({k: v for k, v in values.items() if v})

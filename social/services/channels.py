@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 
 from django.db import transaction
 from django.urls import reverse
@@ -10,6 +11,35 @@ from django.urls import reverse
 from social import conf
 from social.connectors import connector_for
 from social.models import Channel
+
+# key -> (expires at, monotonic clock; the active channel or None). Per process; see channel_for_webhook.
+_webhook_channels: dict[str, tuple[float, Channel | None]] = {}
+_WEBHOOK_CHANNELS_MAX = 10_000
+
+
+def channel_for_webhook(key: str) -> Channel | None:
+    """The active channel whose webhook key is ``key``, or None.
+
+    Kept per process for ``SOCIAL_CHANNEL_CACHE_SECONDS`` (5; 0: no cache): a webhook then costs the database
+    one INSERT. Saving or deleting a channel empties this process's cache; other processes see a change
+    (deactivation, new credentials) when their entry expires. Unknown keys are kept too, so that requests
+    with random keys cost no query either."""
+    ttl = conf.channel_cache_seconds()
+    now = time.monotonic()
+    entry = _webhook_channels.get(key)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    channel = Channel.objects.filter(webhook_key=key, is_active=True).order_by().first()
+    if ttl > 0:
+        if len(_webhook_channels) >= _WEBHOOK_CHANNELS_MAX:
+            _webhook_channels.clear()
+        _webhook_channels[key] = (now + ttl, channel)
+    return channel
+
+
+def channel_cache_forget(**_: object) -> None:
+    """Receiver of Channel's post_save and post_delete (``SocialConfig.ready``)."""
+    _webhook_channels.clear()
 
 
 def channel_webhook_url(*, channel: Channel, base_url: str = "") -> str:

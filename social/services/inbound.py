@@ -1,13 +1,15 @@
 """Inbound webhooks: store the raw request durably, then process it (idempotently) in a task.
 
 1. ``inbound_event_store`` (the webhook view): one row per delivery, unique on (channel, provider event
-   id), committed before the provider gets its 2xx; the processing task is enqueued on commit.
-2. ``inbound_event_process`` (the task): counts the attempt in its own transaction, then, holding the
+   id), committed before the provider gets its 2xx; a drain is requested on commit.
+2. The drain (``social.services.inbound_drain``) claims pending events in batches and processes them
+   set-based (``social.services.inbound_batch``); ``inbound_event_process`` is the one-event path (a
+   batch that fails falls back to it): it counts the attempt in its own transaction, then, holding the
    event's row lock, parses the stored body and applies each normalised event; a processed event is
    never processed again. Messages are unique on (channel, provider message id), so a delivery that
    reaches us twice under different event ids still stores one message.
-3. ``inbound_events_requeue_stale`` (scheduled): events left pending by a worker that died are handed to
-   the queue again, and given up (failed) after ``SOCIAL_EVENT_MAX_ATTEMPTS``.
+3. ``inbound_events_requeue_stale`` (scheduled): a drain is requested for events left pending by a
+   worker that died; they are given up (failed) after ``SOCIAL_EVENT_MAX_ATTEMPTS``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,7 +37,7 @@ from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
 from social.services.identities import identity_resolve
 from social.services.outbound import message_status_apply
-from social.services.queue import enqueue_on_commit
+from social.services.queue import DRAIN_FLAG_SECONDS, drain_request_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -52,39 +54,53 @@ STORED_HEADERS = (
     "x-forwarded-proto",
     "x-forwarded-host",
 )
-PROCESS_TASK = "social.tasks.process_inbound_event"
 
 
 def inbound_event_store(
     *, channel: Channel, request: WebhookRequest, provider_event_id: str
 ) -> tuple[InboundEvent, bool]:
-    """Store a verified webhook delivery; returns (event, created). A redelivery returns the stored one."""
+    """Store a verified webhook delivery; returns (event, created). A redelivery returns the stored one.
+
+    Outside a transaction (the webhook view) the INSERT commits on its own: one round trip to the
+    database, the least a durable acknowledgement costs. Then a drain is requested (``inbound_drain``).
+    """
     headers = {name: request.headers[name] for name in STORED_HEADERS if name in request.headers}
+    event = InboundEvent(
+        channel=channel,
+        provider_event_id=provider_event_id[:255],
+        body=request.body,
+        content_type=request.header("content-type")[:200],
+        headers=headers,
+    )
     try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                channel=channel,
-                provider_event_id=provider_event_id[:255],
-                body=request.body,
-                content_type=request.header("content-type")[:200],
-                headers=headers,
-            )
-            enqueue_on_commit(PROCESS_TASK, event.pk)
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: the caller's transaction survives a duplicate
+                event.save(force_insert=True)
+        else:
+            event.save(force_insert=True)
     except IntegrityError:
         return InboundEvent.objects.get(channel=channel, provider_event_id=provider_event_id[:255]), False
+    drain_request_on_commit()
     return event, True
 
 
 def inbound_event_process(*, event_id: int) -> str:
-    """Apply a stored event once; returns its final status (or the status it already had)."""
-    now = timezone.now()
+    """Apply one stored event once; returns its final status (or the status it already had).
+
+    The drain (``inbound_drain``) processes events in batches; this is the one-event path it falls back
+    to when a batch fails, and the task of events queued one by one."""
     with transaction.atomic():
         # Counted in its own transaction: a worker killed during step 2 still leaves the attempt behind.
         claimed = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.PENDING).update(
-            attempts=F("attempts") + 1, last_attempt_at=now
+            attempts=F("attempts") + 1, last_attempt_at=timezone.now()
         )
     if not claimed:
         return str(InboundEvent.objects.filter(pk=event_id).values_list("status", flat=True).first() or "missing")
+    return inbound_event_process_claimed(event_id=event_id)
+
+
+def inbound_event_process_claimed(*, event_id: int) -> str:
+    """Step 2 for an event whose attempt is already counted: parse and apply it under its row lock."""
     try:
         with transaction.atomic():
             event = InboundEvent.objects.select_for_update().get(pk=event_id)
@@ -95,7 +111,7 @@ def inbound_event_process(*, event_id: int) -> str:
             if connector is None:
                 raise MalformedPayload(f"no connector for {channel.kind}")
             stored = WebhookRequest(body=bytes(event.body), headers=dict(event.headers))
-            applied = [_apply(channel, item) for item in connector.parse(channel, stored)]
+            applied = [inbound_item_apply(channel, item) for item in connector.parse(channel, stored)]
             event.status = InboundEvent.Status.PROCESSED if any(applied) else InboundEvent.Status.IGNORED
             event.processed_at = timezone.now()
             event.error = ""
@@ -118,7 +134,8 @@ def _record_failure(*, event_id: int, error: str, final: bool) -> str:
         return event.status
 
 
-def _apply(channel: Channel, item: NormalisedEvent) -> bool:
+def inbound_item_apply(channel: Channel, item: NormalisedEvent) -> bool:
+    """Apply one normalised event; False when it is of a kind nothing is done with."""
     if isinstance(item, InboundMessage):
         _store_message(channel, item)
         return True
@@ -183,22 +200,25 @@ def _echo_conversation(identity: Identity) -> Conversation | None:
 
 
 def inbound_events_requeue_stale() -> int:
-    """Hand pending events whose worker died back to the queue; give up after the attempt limit."""
-    cutoff = timezone.now() - dt.timedelta(seconds=conf.event_stale_seconds())
+    """Scheduled: give up (failed) on events whose attempts ran out; ask for a drain when events wait whose
+    worker died (their lease, ``last_attempt_at``, is older than ``SOCIAL_EVENT_STALE_SECONDS``) or whose
+    drain request was lost. Returns how many events wait."""
+    now = timezone.now()
+    cutoff = now - dt.timedelta(seconds=conf.event_stale_seconds())
+    never_claimed = now - dt.timedelta(seconds=DRAIN_FLAG_SECONDS)  # its drain request expired unanswered
     stale = InboundEvent.objects.filter(status=InboundEvent.Status.PENDING).filter(
-        Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, received_at__lt=cutoff)
+        Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, received_at__lt=never_claimed)
     )
-    requeued = 0
     with transaction.atomic():
-        for event in stale.select_for_update().order_by("pk")[:500]:
-            if event.attempts >= conf.event_max_attempts():
-                event.status = InboundEvent.Status.FAILED
-                event.error = event.error or f"gave up after {event.attempts} attempts"
-                event.save(update_fields=["status", "error"])
-                continue
-            enqueue_on_commit(PROCESS_TASK, event.pk)
-            requeued += 1
-    return requeued
+        exhausted = list(stale.filter(attempts__gte=conf.event_max_attempts()).select_for_update().order_by("pk")[:500])
+        for event in exhausted:
+            event.status = InboundEvent.Status.FAILED
+            event.error = event.error or f"gave up after {event.attempts} attempts"
+            event.save(update_fields=["status", "error"])
+    waiting = stale.filter(attempts__lt=conf.event_max_attempts()).count()
+    if waiting:
+        drain_request_on_commit(force=True)
+    return waiting
 
 
 def inbound_event_retry(*, event: InboundEvent) -> bool:
@@ -208,6 +228,7 @@ def inbound_event_retry(*, event: InboundEvent) -> bool:
         if locked.status != InboundEvent.Status.FAILED:
             return False
         locked.status, locked.attempts, locked.error = InboundEvent.Status.PENDING, 0, ""
-        locked.save(update_fields=["status", "attempts", "error"])
-        enqueue_on_commit(PROCESS_TASK, locked.pk)
+        locked.last_attempt_at = None
+        locked.save(update_fields=["status", "attempts", "error", "last_attempt_at"])
+        drain_request_on_commit(force=True)
     return True

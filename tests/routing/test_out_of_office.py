@@ -48,8 +48,9 @@ def route_at(at: dt.datetime, tasks: Any) -> None:
     tasks.commit()
     while tasks.queued:
         func, args = tasks.queued.pop(0)
-        if func == "routing.tasks.route_message":
-            message_route(message_id=args[0], now=at)
+        if func == "routing.tasks.route_messages":
+            for message_id in args:
+                message_route(message_id=message_id, now=at)
         else:
             tasks.queued.insert(0, (func, args))
             tasks.run(limit=1)

@@ -28,19 +28,24 @@ def test_running_the_routing_task_twice_replies_once(
     tasks.run()
     message = Message.objects.get(direction="in")
     assert message_route(message_id=message.pk) is None  # the task again (a retry, a second worker)
-    from routing.tasks import route_message
+    from routing.tasks import route_message, route_messages
 
     assert route_message(message.pk) is None
+    assert route_messages(message.pk) == 0
     tasks.run()
     assert sent_texts(fake_provider) == ["Got it, Tom."]
     assert RoutingRun.objects.filter(message=message).count() == 1
 
 
-def test_one_routing_task_per_inbound_message(tom: TelegramCustomer, tasks: Any) -> None:
+def test_one_routing_task_per_stored_batch(tom: TelegramCustomer, tasks: Any) -> None:
     tom.writes("hello")
-    tasks.run(limit=1)  # the webhook processing task stores the message, and the routing task follows
-    message = Message.objects.get()
-    assert tasks.queued == [("routing.tasks.route_message", (message.pk,))]
+    tom.writes("is anyone there?")
+    tasks.commit()
+    assert [func for func, _args in tasks.queued] == ["social.tasks.drain_inbound_events"]  # one drain for both
+    tasks.run(limit=1)  # the drain stores both messages, and one routing task follows, in their order
+    messages = list(Message.objects.order_by("pk").values_list("pk", flat=True))
+    assert len(messages) == 2
+    assert tasks.queued == [("routing.tasks.route_messages", tuple(messages))]
 
 
 def test_created_reopened_and_received_events(

@@ -28,6 +28,7 @@ from django.test import Client
 from crm.models import User
 from social.models import Channel, Conversation, InboundEvent, Message
 from social.services.channels import channel_create, channel_update_settings
+from social.services.queue import drain_flag_clear
 from tests.social.conftest import _call
 
 pytestmark = pytest.mark.browser
@@ -141,6 +142,7 @@ def task_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Exception]]:
             work.put((func, args))
 
     monkeypatch.setattr("social.services.queue.async_task", enqueue)
+    drain_flag_clear()  # a drain request left by an earlier test would keep the visitor's messages waiting
     thread = threading.Thread(target=worker, name="webchat-task-worker", daemon=True)
     thread.start()
     yield errors
