@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from auditlog.context import set_actor
+from auditlog.context import auditlog_value, set_actor
 from django.http import HttpRequest
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
@@ -48,6 +48,11 @@ class PartnerAPIMixin:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
         self._scrm_exit = contextlib.ExitStack()
         if request.user and request.user.is_authenticated:
+            # auditlog's set_actor replaces the middleware's context (set_extra_data) without restoring it: the
+            # middleware's exit then disconnects set_actor's receiver a second time and leaves its own
+            # connected, one more LogEntry pre_save receiver per request for the life of the process, each
+            # run on every later log entry. Restored here once set_actor has exited (the stack runs backwards).
+            self._scrm_exit.callback(auditlog_value.reset, auditlog_value.set(auditlog_value.get(None)))
             self._scrm_exit.enter_context(set_actor(request.user, remote_addr=request.META.get("REMOTE_ADDR")))
         if isinstance(request.auth, ApiKey):
             self._scrm_exit.callback(origin.leave, origin.enter(request.auth))

@@ -4,19 +4,20 @@ The per-record path (``contact_upsert``) spends most of its time on round trips:
 unique check, the attribute definitions, an INSERT per row and child row, two tag look-ups and an audit INSERT
 per row, for every record. Here the same work is done once per batch:
 
-1. Read the batch's existing contacts (locked, deleted ones too) with their children and tags, and the attribute
-   definitions, once.
+1. Read the batch's existing contacts (locked, deleted ones too), their children and tags (of the kinds the
+   batch gives, one query each), and the attribute definitions, once.
 2. Validate every record with ``contact_prepare``, the very code the single-record path runs (so the rules and
    messages are the same); the external id's uniqueness, which that code checks with a query per record, is
    settled by step 1 and by the caller refusing a key listed twice. A refused record is left out of step 3:
    it leaves nothing behind, the others are kept.
-3. Write set-wise: ``bulk_create`` the new contacts and child rows, ``bulk_update`` the changed ones, delete the
-   removed child rows and tag links in one statement each, create the batch's new tags once.
+3. Write set-wise: insert the new contacts, child rows and tag links and update the changed ones with one
+   statement each (``crm.services.bulk_sql``), delete the removed child rows and tag links in one statement
+   each, create the batch's new tags once.
 4. Tell ``post_save`` listeners (outbound webhooks) about every contact written, as ``save()`` would.
 5. Audit: one log entry per change, as django-auditlog writes them on the single-record path (a contact's
    creation or changed fields, each child row created, changed or deleted, tags added or removed), built with
-   auditlog's own diff and stamped by the same ``pre_save`` receivers (the actor, and the API key as origin),
-   then inserted with one ``bulk_create``.
+   auditlog's rules (``crm.services.bulk_audit``) and stamped by the same ``pre_save`` receivers (the actor,
+   and the API key as origin), then inserted with one ``COPY``.
 
 The caller runs this in a savepoint and falls back to the per-record path if the database refuses the batch (a
 concurrent request created one of its external ids between step 1 and step 3).
@@ -25,24 +26,21 @@ concurrent request created one of its external ids between step 1 and step 3).
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import json
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditlog.cid import get_cid
 from auditlog.context import disable_auditlog
-from auditlog.diff import model_instance_diff
 from auditlog.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection, models
-from django.db.models.signals import post_save, pre_save
+from django.db import models
+from django.db.models.signals import post_save
 from django.utils import timezone
-from django.utils.encoding import smart_str
 
 from crm.models import AttributeDefinition, Contact, Tag, User
+from crm.services.bulk_audit import audit_diff, audit_entry, audit_write
+from crm.services.bulk_sql import among, insert_rows, update_rows
 from crm.services.contact_writes import CHILDREN, contact_prepare
 from crm.services.tags import tags_get_or_create
 from crm.services.writes import unique_tag_names
@@ -59,6 +57,8 @@ class _Plan:
     changed: list[str]
     children: dict[str, list[models.Model]]
     tags: list[Tag] | None  # None: tags not given
+    stored_children: dict[str, list[models.Model]]  # by key: the stored rows (kinds given in the batch)
+    stored_tags: list[Tag]  # the stored tags (when the batch gives tags)
     touched: bool = False
     entries: list[LogEntry] = field(default_factory=list)
 
@@ -71,10 +71,11 @@ def contacts_bulk_upsert(
     definitions = list(AttributeDefinition.objects.all())
     existing = {
         c.external_id: c
-        for c in Contact._base_manager.select_for_update()
-        .filter(external_id__in=[external_id for external_id, _ in items])
-        .prefetch_related(*(key for key, *_ in CHILDREN), "tags")
+        for c in Contact._base_manager.select_for_update().filter(
+            among(Contact, "external_id", [external_id for external_id, _ in items], "text")
+        )
     }
+    stored_children, stored_tags = _stored(list(existing.values()), [data for _, data in items])
     tags = _tags_by_name(data.get("tags") for _, data in items)
     results: list[tuple[Contact, bool] | ValidationError] = []
     plans: list[_Plan] = []
@@ -94,7 +95,13 @@ def contacts_bulk_upsert(
             continue
         wanted = data.get("tags")
         plan_tags = None if wanted is None else [tags[name.lower()] for name in unique_tag_names(wanted)]
-        plans.append(_Plan(contact, stored, changed, children, plan_tags))
+        if stored is None:
+            kept: dict[str, list[models.Model]] = {key: [] for key in stored_children}
+            kept_tags: list[Tag] = []
+        else:
+            kept = {key: rows.get(stored.pk, []) for key, rows in stored_children.items()}
+            kept_tags = stored_tags.get(stored.pk, [])
+        plans.append(_Plan(contact, stored, changed, children, plan_tags, kept, kept_tags))
         results.append((contact, stored is None))
     with disable_auditlog():  # the entries are written below, in one statement
         _write_contacts(plans)
@@ -102,14 +109,37 @@ def contacts_bulk_upsert(
         _write_tags(plans)
         _stamp_updated(plans)
         _announce(plans)
-    _log(plans)
+    audit_write([entry for plan in plans for entry in plan.entries])
     return results
+
+
+def _stored(
+    contacts: list[Contact], batch: list[dict[str, Any]]
+) -> tuple[dict[str, dict[int, list[models.Model]]], dict[int, list[Tag]]]:
+    """The stored child rows (by key, then contact id) and tags (by contact id) of ``contacts``, for the kinds
+    the batch gives: one query each. (``prefetch_related`` would build a queryset per contact and kind, which
+    cost more than the rest of an update.)"""
+    ids = [c.pk for c in contacts]
+    children: dict[str, dict[int, list[models.Model]]] = {}
+    for key, model, _ident, _columns in CHILDREN:
+        if any(key in data for data in batch):
+            children[key] = defaultdict(list)
+            if ids:
+                manager: Any = model._default_manager  # type: ignore[attr-defined]
+                for row in manager.filter(among(model, "contact_id", ids, "bigint")):
+                    children[key][row.contact_id].append(row)
+    tags: dict[int, list[Tag]] = defaultdict(list)
+    if ids and any("tags" in data for data in batch):
+        through: Any = Contact.tags.through
+        for link in through.objects.filter(among(through, "contact_id", ids, "bigint")).select_related("tag"):
+            tags[link.contact_id].append(link.tag)
+    return children, tags
 
 
 def _announce(plans: list[_Plan]) -> None:
     """``post_save`` for every contact written, as ``save()`` would send it, so that its listeners (outbound
     webhooks: contact.created / contact.updated) hear of bulk writes too; the audit log's own listener is
-    off here (``disable_auditlog``), its entries are written by ``_log``."""
+    off here (``disable_auditlog``), its entries are written by ``audit_write``."""
     for plan in plans:
         if plan.before is None:
             post_save.send(sender=Contact, instance=plan.contact, created=True, update_fields=None, raw=False,
@@ -130,15 +160,14 @@ def _write_contacts(plans: list[_Plan]) -> None:
     new = [p.contact for p in plans if p.before is None]
     for contact in new:
         contact.search_name = contact.full_name.lower()  # what Contact.save() sets
-    Contact.objects.bulk_create(new)
+    insert_rows(new)
     for plan in plans:
         if plan.before is None:
-            plan.entries.append(_entry(plan.contact, LogEntry.Action.CREATE, model_instance_diff(None, plan.contact)))
+            plan.entries.append(audit_entry(plan.contact, LogEntry.Action.CREATE, audit_diff(None, plan.contact)))
         elif plan.changed:
-            fields = set(plan.changed)
-            changes = model_instance_diff(plan.before, plan.contact, fields_to_check=fields)
+            changes = audit_diff(plan.before, plan.contact, fields_to_check=plan.changed)
             if changes:
-                plan.entries.append(_entry(plan.contact, LogEntry.Action.UPDATE, changes))
+                plan.entries.append(audit_entry(plan.contact, LogEntry.Action.UPDATE, changes))
 
 
 def _write_children(plans: list[_Plan]) -> None:
@@ -152,12 +181,12 @@ def _write_children(plans: list[_Plan]) -> None:
             if key not in plan.children:
                 continue
             rows = plan.children[key]
-            stored = {} if plan.before is None else {getattr(r, ident): r for r in getattr(plan.before, key).all()}
+            stored = {getattr(r, ident): r for r in plan.stored_children[key]}
             wanted = {getattr(r, ident) for r in rows}
             for value, old in stored.items():
                 if value not in wanted:
                     deletes.append(old)
-                    plan.entries.append(_entry(old, LogEntry.Action.DELETE, model_instance_diff(old, None)))
+                    plan.entries.append(audit_entry(old, LogEntry.Action.DELETE, audit_diff(old, None)))
                     plan.touched = True
             for row in rows:
                 current = stored.get(getattr(row, ident))
@@ -173,20 +202,20 @@ def _write_children(plans: list[_Plan]) -> None:
                         setattr(current, name, getattr(row, name))
                     updates.append(current)
                     update_fields.update(names)
-                    changes = model_instance_diff(before, current, fields_to_check=set(names))
+                    changes = audit_diff(before, current, fields_to_check=names)
                     if changes:
-                        plan.entries.append(_entry(current, LogEntry.Action.UPDATE, changes))
+                        plan.entries.append(audit_entry(current, LogEntry.Action.UPDATE, changes))
                     plan.touched = True
         if deletes:
             manager.filter(pk__in=[row.pk for row in deletes]).delete()
         if updates:
             manager.bulk_update(updates, sorted(update_fields))
         if inserts:
-            manager.bulk_create(inserts)
+            insert_rows(inserts)
             by_contact = {id(p.contact): p for p in plans}
             for row in inserts:
                 owner = by_contact[id(row.contact)]  # type: ignore[attr-defined]
-                owner.entries.append(_entry(row, LogEntry.Action.CREATE, model_instance_diff(None, row)))
+                owner.entries.append(audit_entry(row, LogEntry.Action.CREATE, audit_diff(None, row)))
 
 
 def _write_tags(plans: list[_Plan]) -> None:
@@ -196,7 +225,7 @@ def _write_tags(plans: list[_Plan]) -> None:
         if plan.tags is None:
             continue
         wanted = {tag.pk: tag for tag in plan.tags}
-        stored = {} if plan.before is None else {tag.pk: tag for tag in plan.before.tags.all()}
+        stored = {tag.pk: tag for tag in plan.stored_tags}
         gone = [tag for pk, tag in stored.items() if pk not in wanted]
         added = [tag for pk, tag in wanted.items() if pk not in stored]
         # As Manager.set() logs them: removals first, then additions, each list in the tags' own order.
@@ -204,7 +233,7 @@ def _write_tags(plans: list[_Plan]) -> None:
             if changed:
                 names = [str(tag) for tag in sorted(changed, key=lambda t: t.name)]
                 plan.entries.append(
-                    _entry(
+                    audit_entry(
                         plan.contact, LogEntry.Action.UPDATE,
                         {"tags": {"type": "m2m", "operation": operation, "objects": names}},
                     )
@@ -218,8 +247,7 @@ def _write_tags(plans: list[_Plan]) -> None:
         for contact_id, tag_id in removed:
             condition |= models.Q(contact_id=contact_id, tag_id=tag_id)
         through.objects.filter(condition).delete()
-    if links:
-        through.objects.bulk_create(links)
+    insert_rows(links)
 
 
 def _stamp_updated(plans: list[_Plan]) -> None:
@@ -234,85 +262,4 @@ def _stamp_updated(plans: list[_Plan]) -> None:
         plan.contact.updated_at = now
         plan.contact.search_name = plan.contact.full_name.lower()
     fields.add("search_name")
-    _update_rows([p.contact for p in changed], sorted(fields))
-
-
-def _update_rows(contacts: list[Contact], names: list[str]) -> None:
-    """``bulk_update(contacts, names)``. On PostgreSQL as one ``UPDATE … FROM unnest(…)`` with an array per
-    column: ``bulk_update`` builds a ``CASE WHEN id = … THEN …`` expression per row and column, which took half
-    of a 500-record batch's time in Python alone."""
-    if connection.vendor != "postgresql":
-        Contact.objects.bulk_update(contacts, names)
-        return
-    columns: list[Any] = [Contact._meta.get_field(name) for name in names]
-    arrays: list[list[Any]] = [[c.pk for c in contacts]]
-    arrays += [[_as_text(column, getattr(c, column.attname)) for c in contacts] for column in columns]
-    quote = connection.ops.quote_name
-    table = quote(Contact._meta.db_table)
-    assignments = ", ".join(
-        f"{quote(column.column)} = v.{quote(column.column)}::{column.db_type(connection)}" for column in columns
-    )
-    unnest = ", ".join(["%s::bigint[]", *["%s::text[]"] * len(columns)])
-    names_sql = ", ".join(["id", *(quote(column.column) for column in columns)])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM unnest({unnest}) AS v({names_sql}) "  # noqa: S608 - names
-            f"WHERE {table}.id = v.id",  # come from the model's _meta, values are parameters
-            arrays,
-        )
-
-
-def _as_text(field: Any, value: Any) -> str | None:
-    """A column value as PostgreSQL reads it from text (then cast to the column's type)."""
-    if value is None:
-        return None
-    if isinstance(field, models.JSONField):
-        return json.dumps(value, cls=field.encoder)
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _entry(instance: models.Model, action: int, changes: Any) -> LogEntry:
-    """A log entry as ``LogEntry.objects.log_create`` would make it, with the same ``pre_save`` receivers run
-    (actor from ``set_actor``, the API key from ``crm.api.origin``), not yet saved."""
-    entry = LogEntry(
-        content_type=ContentType.objects.get_for_model(instance),
-        object_pk=smart_str(instance.pk),
-        object_id=instance.pk if isinstance(instance.pk, int) else None,
-        object_repr=smart_str(instance),
-        action=action,
-        changes=changes,
-        serialized_data=LogEntry.objects._get_serialized_data_or_none(instance),  # type: ignore[attr-defined]
-        cid=get_cid(),
-    )
-    additional = getattr(instance, "get_additional_data", None)
-    if callable(additional):
-        entry.additional_data = additional()
-    return entry
-
-
-def _log(plans: list[_Plan]) -> None:
-    entries = [entry for plan in plans for entry in plan.entries]
-    for entry in entries:
-        if entry.object_pk == "None":  # a child logged before its contact had an id (cannot happen; guard)
-            raise RuntimeError("audit entry without a primary key")
-        pre_save.send(sender=LogEntry, instance=entry, raw=False, using="default", update_fields=None)
-    if connection.vendor != "postgresql":
-        LogEntry.objects.bulk_create(entries)
-        return
-    # COPY rather than INSERT: two thousand rows of JSON would otherwise be quoted into arrays one by one
-    # on the client (psycopg's client-side binding), the largest single cost of a batch.
-    fields = [f for f in LogEntry._meta.concrete_fields if not f.primary_key]
-    for entry in entries:
-        for model_field in fields:
-            if isinstance(model_field, models.DateTimeField) and model_field.auto_now_add:
-                setattr(entry, model_field.attname, model_field.pre_save(entry, add=True))
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    sql = f"COPY {quote(LogEntry._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for entry in entries:
-            copy.write_row([f.get_db_prep_save(getattr(entry, f.attname), connection) for f in fields])
+    update_rows([p.contact for p in changed], sorted(fields))

@@ -71,7 +71,9 @@ def contact_prepare(
                 changed.append("attributes")
     clean_into(contact, errors, exclude=["search_name", "attributes"], constraints=constraints)
     children = {
-        key: _children(contact, data[key], model, ident, errors) for key, model, ident, _ in CHILDREN if key in data
+        key: _children(data[key], model, ident, errors, constraints=constraints)
+        for key, model, ident, _ in CHILDREN
+        if key in data
     }
     if errors:
         raise ValidationError(errors)
@@ -100,14 +102,16 @@ def _write(contact: Contact, data: dict[str, Any], *, creating: bool) -> Contact
 
 
 def _children(
-    contact: Contact, items: list[dict[str, Any]], model: type[models.Model], ident: str, errors: Errors
+    items: list[dict[str, Any]], model: type[models.Model], ident: str, errors: Errors, *, constraints: bool
 ) -> list[models.Model]:
+    """New child rows from ``items``, validated. (Their unique constraints all involve the contact, which is
+    excluded here, so they are not checked either way; ``constraints=False`` spares building their queries.)"""
     rows = []
     seen: set[Any] = set()
     for index, item in enumerate(items):
         row = model(**item)
         prefix = f"{_key(model)}.{index}."
-        clean_into(row, errors, prefix=prefix, exclude=["contact"])
+        clean_into(row, errors, prefix=prefix, exclude=["contact"], constraints=constraints)
         value = getattr(row, ident)
         if model is ContactEmail:
             value = row.email = value.strip().lower()  # type: ignore[attr-defined]

@@ -41,7 +41,8 @@ def trail(external_id: str) -> list[tuple[Any, ...]]:
         changes = {k: v for k, v in (e.changes or {}).items() if k not in {"id", "contact", "external_id"}}
         extra = {k: v for k, v in (e.additional_data or {}).items() if k != "contact_id"}
         rows.append((e.content_type.model, e.action, e.object_repr, repr(sorted(changes.items())), e.actor.username,
-                     repr(sorted(extra.items()))))  # fmt: skip
+                     repr(sorted(extra.items())), e.remote_addr, e.remote_port, e.actor_email, e.changes_text,
+                     repr(e.serialized_data), e.cid))  # fmt: skip
     return sorted(rows)
 
 
@@ -76,6 +77,7 @@ def test_bulk_writes_and_audits_as_the_single_path(partner: Any) -> None:
     assert stored("many")["tags"] == ["VIP", "wholesale"] and stored("many")["fields"][2] == "anna weber"
     entry = LogEntry.objects.filter(object_pk=str(Contact.objects.get(external_id="many").pk)).first()
     assert entry is not None and entry.additional_data["api_key"].startswith("scrm_")
+    assert entry.remote_addr == "127.0.0.1" and entry.actor_email == "it@shop.example"  # stamped as on the single path
     # Unchanged records are not written again: no new audit entry, updated_at kept.
     before = Contact.objects.get(external_id="many").updated_at
     count = LogEntry.objects.count()
@@ -89,7 +91,7 @@ def test_bulk_refuses_bad_records_alone_with_the_single_paths_messages(partner: 
     gone = make_contact("Gone")
     Contact.objects.filter(pk=gone.pk).update(external_id="gone")
     shop.delete(f"/api/v1/contacts/{gone.pk}/")
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"external_id": "ok-1", "first_name": "Kept"},
         {"external_id": "no-name", "first_name": " ", "last_name": ""},
         {"external_id": "bad-phone", "first_name": "X", "phones": [{"number": "12"}]},
@@ -141,3 +143,48 @@ def test_a_batch_costs_a_few_queries_not_a_few_per_record(partner: Any) -> None:
                          format="json").json()  # fmt: skip
     assert body["updated"] == 50 and len(queries) < 40, len(queries)
     assert Contact.objects.filter(stage="customer").count() == 50
+
+
+def test_bulk_answers_malformed_records_as_the_single_path(partner: Any) -> None:
+    """Records the validation fast path leaves to the serializer (crm.api.bulk_validation) get its answers."""
+    shop = partner()
+    bad: list[dict[str, Any]] = [
+        {"first_name": 12.5, "last_name": ["x"]},
+        {"first_name": "A", "stage": "LEAD", "preferred_language": "xx"},
+        {"first_name": "A" * 101, "job_title": None},
+        {"first_name": "A", "emails": [{"email": "no-address"}, {"label": "home"}, "x"]},
+        {"first_name": "A", "emails": {"email": "a@example.com"}, "phones": [{"number": "+49 30 21234567", "x": 1}]},
+        {"first_name": "A", "consents": [{"channel": "email", "status": "opted_in", "method": "api",
+                                          "recorded_at": "yesterday"}]},
+        {"first_name": "A", "tags": ["ok", "", "t" * 65], "attributes": ["not", "a", "dict"]},
+        {"first_name": "A", "nickname": "Al", "company_external_id": "nobody"},
+        {"first_name": "A", "phones": [{"number": "+49 30 21234567", "is_primary": "maybe"}]},
+    ]  # fmt: skip
+    records = [{**record, "external_id": f"bad-{index}"} for index, record in enumerate(bad)]
+    body = shop.post("/api/v1/contacts/bulk/", {"records": records}, format="json").json()
+    assert body["failed"] == len(bad), body
+    for record, result in zip(records, body["results"], strict=True):
+        single = shop.put(f"/api/v1/contacts/by-external-id/{record['external_id']}/", record, format="json").json()
+        assert [(e["field"], e["message"], e["code"]) for e in result["errors"]] == [
+            (e["field"], e["message"], e["code"]) for e in single["errors"]
+        ], (record, result, single)
+    assert not Contact.objects.filter(external_id__startswith="bad-").exists()
+
+
+def test_bulk_stores_awkward_values_as_the_single_path(partner: Any) -> None:
+    """Values are sent to the database as array parameters on the bulk path: quotes, commas, braces,
+    backslashes, the word NULL and non-ASCII text must arrive as they do one by one."""
+    AttributeDefinition.objects.create(key="tier", label="Tier")
+    shop = partner()
+    record = {
+        "first_name": 'Zoë "Q", {x}', "last_name": "NULL", "job_title": "back\\slash", "source": "",
+        "emails": [{"email": "zoe@example.com", "label": 'a,"b"'}], "phones": [{"number": "+49 30 21234567"}],
+        "consents": [{"channel": "sms", "status": "opted_out", "method": "api", "note": "{}",
+                      "recorded_at": "2026-01-31T12:00:00+02:00"}],
+        "tags": ["NULL", "a,b"], "attributes": {"tier": 'gold "plus"'},
+    }  # fmt: skip
+    assert shop.put("/api/v1/contacts/by-external-id/one/", record, format="json").status_code == 201
+    body = shop.post("/api/v1/contacts/bulk/", {"records": [{**record, "external_id": "many"}]}, format="json").json()
+    assert body["created"] == 1, body
+    assert stored("one") == stored("many") and trail("one") == trail("many")
+    assert stored("many")["fields"][:2] == ('Zoë "Q", {x}', "NULL")

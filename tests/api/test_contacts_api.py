@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditlog.models import LogEntry
+from django.db.models.signals import pre_save
+
 from crm.audit import history_for
 from crm.models import ApiKey, AttributeDefinition, Company, Contact, DeletedContact, User
 from tests.api.conftest import problem
@@ -49,6 +52,24 @@ def test_partner_creates_reads_changes_and_deletes_a_contact(partner: Any, paul:
     key = ApiKey.objects.get()
     assert {(e.additional_data or {}).get("api_key_id") for e in history} == {key.pk}
     assert all(e.additional_data["contact_id"] == contact.pk for e in history if e.content_type.model == "contactemail")
+
+
+def test_requests_leave_no_audit_receivers_behind(partner: Any, paul: User) -> None:
+    """Each request sets the audit actor for its own changes and takes it away again: a long-running server
+    must not collect one more log-entry receiver per request (each then run for every later entry)."""
+    shop = partner()
+    shop.get("/api/v1/contacts/")
+    receivers = len(pre_save.receivers)
+    for index in range(5):
+        body = {"records": [{"external_id": f"leak-{index}", "first_name": "Lena"}]}
+        assert shop.post("/api/v1/contacts/bulk/", body, format="json").json()["created"] == 1
+        assert shop.get("/api/v1/contacts/").status_code == 200
+    assert len(pre_save.receivers) == receivers
+    contact = Contact.objects.get(external_id="leak-4")
+    assert {entry.actor_id for entry in history_for(contact)} == {paul.pk}
+    contact.job_title = "Changed outside a request"
+    contact.save()
+    assert LogEntry.objects.filter(object_pk=str(contact.pk)).latest("id").actor_id is None
 
 
 def test_invalid_contact_is_refused_whole_with_field_errors(partner: Any) -> None:
