@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="give a phase up after (s)")
     parser.add_argument("--target-rate", type=float, default=500.0, help="routed messages/s (500)")
     parser.add_argument("--skip-baseline", action="store_true", help="the rules phase only")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="instead: N events stored, drained and routed in this "
+        "process with the rules, half timed plainly, half under cProfile (queries and CPU per message, hot spots)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.events < 1 or args.q_workers < 1 or args.connections < 1:
         parser.error("--events, --q-workers and --connections must be at least 1")
@@ -170,6 +174,14 @@ def main(argv: list[str] | None = None) -> int:
         f"gthread, {args.connections} connections; qcluster with Q_WORKERS={args.q_workers}, {args.broker} broker"
     )
     print(f"Load average before: {_load_average()}\n")
+    if args.profile:
+        try:
+            _profile(args.profile, api_base)
+        finally:
+            fake.shutdown()
+            _purge_queue("orm", args.redis_url)  # this process's tasks (its settings have no REDIS_URL)
+            _forget()
+        return 0
     log_dir = Path(tempfile.mkdtemp(prefix="scrm-routing-bench-"))
     phases = []
     try:
@@ -321,6 +333,70 @@ def _phase(args: argparse.Namespace, label: str, senders: int, api_base: str, lo
     _purge_queue(args.broker, args.redis_url)
     _forget_bench_channels()
     return phase
+
+
+def _profile(count: int, api_base: str) -> None:
+    """``--profile``: what one message costs from the drain to its routing run, without the queue and
+    the web server: events stored directly, each half drained in batches and then routed batch by batch
+    (as the ``route_messages`` tasks do), the second half under cProfile. Tasks the rules queue (the
+    replies) go to the broker and are purged afterwards."""
+    import cProfile
+    import io
+    import pstats
+
+    from routing.tasks import route_messages
+    from social import conf
+    from social.services.inbound_batch import inbound_events_process
+
+    _set_up(rules=True)
+    channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}routing profile")
+    channel = channel_update_settings(channel=channel, values={"bot_token": TOKEN, "api_base": api_base})
+    updates = _realistic_updates(count, max(1, count * 3 // 10), seed=11)
+    InboundEvent.objects.bulk_create(
+        InboundEvent(
+            channel=channel,
+            provider_event_id=f"update:{update['update_id']}",
+            body=json.dumps(update).encode(),
+            content_type="application/json",
+            headers={"content-type": "application/json"},
+        )
+        for update in updates
+    )
+    ids = list(InboundEvent.objects.filter(channel=channel).order_by("pk").values_list("pk", flat=True))
+    size = conf.drain_batch()
+    queries = 0
+
+    def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    def run(part: list[int]) -> None:
+        for start in range(0, len(part), size):
+            batch = part[start : start + size]
+            inbound_events_process(event_ids=batch)
+            route_messages(*Message.objects.filter(
+                channel=channel, direction=Message.Direction.INBOUND, routing_runs__isnull=True
+            ).order_by("pk").values_list("pk", flat=True))  # fmt: skip
+
+    run(ids[:1])  # loads the language model and compiles the rules
+    half = ids[1 : len(ids) // 2]
+    cpu, started = time.process_time(), time.perf_counter()
+    with connection.execute_wrapper(counted):
+        run(half)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"Profile: {len(half):,} events drained and routed in this process: {len(half) / seconds:.0f} msg/s, "
+        f"{queries / len(half):.1f} queries/message, CPU {cpu / len(half) * 1000:.2f} ms/message here"
+    )
+    profiler = cProfile.Profile()
+    profiler.enable()
+    run(ids[len(ids) // 2 :])
+    profiler.disable()
+    for order, lines in (("cumulative", 40), ("tottime", 25)):
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats(order).print_stats(lines)
+        print(stream.getvalue().strip() + "\n")
 
 
 def _done(channel: Channel, events: int, senders: int, *, rules: bool) -> bool:

@@ -942,13 +942,14 @@ def _queue_size(broker: str, redis_url: str) -> int:
 
 
 def _purge_queue(broker: str, redis_url: str) -> None:
-    """Empty the task queue, and forget the drain request that its drain task would have cleared (in the
-    cache the servers use: Redis with the Redis broker, the database cache otherwise)."""
+    """Empty the task queue, and forget the drain request that its drain task would have cleared (beside
+    the queue with the Redis broker, in the database cache otherwise: ``social.services.queue``)."""
     from social.services.queue import DRAIN_FLAG
 
-    flag = f":1:{DRAIN_FLAG}"  # Django's default key function: prefix "", version 1
+    flag = f":1:{DRAIN_FLAG}"  # Django's default cache key function: prefix "", version 1
     if broker == "redis":
-        _redis_client(redis_url).delete(f"django_q:{_queue_name()}:q", flag)
+        queue = f"django_q:{_queue_name()}:q"
+        _redis_client(redis_url).delete(queue, f"{queue}:drain-requested")
     else:
         from django_q.models import OrmQ
 

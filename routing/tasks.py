@@ -5,7 +5,7 @@ from __future__ import annotations
 from routing.models import AgentProfile, QueueEntry, Team
 from routing.services.agents import agent_release_conversations
 from routing.services.assignment import team_queue_drain
-from routing.services.rules import idle_rules_fire, message_route
+from routing.services.rules import idle_rules_fire, message_route, messages_route
 from routing.services.sla import sla_sweep as sla_sweep_service
 from routing.services.webhooks import rule_webhook_deliver
 
@@ -42,7 +42,7 @@ def route_message(message_id: int) -> int | None:
 def route_messages(*message_ids: int) -> int:
     """Run the rules for each stored inbound message, in order (the ones stored together by one drain);
     each in its own transaction, once. Returns how many were routed now."""
-    return sum(message_route(message_id=message_id) is not None for message_id in message_ids)
+    return messages_route(message_ids=message_ids)
 
 
 def deliver_rule_webhook(call_id: int) -> str:

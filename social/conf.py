@@ -81,3 +81,9 @@ def drain_seconds() -> int:
 def channel_cache_seconds() -> float:
     """Seconds a web process keeps a webhook's channel (and its decrypted credentials) in memory; 0: none."""
     return float(_setting("SOCIAL_CHANNEL_CACHE_SECONDS", _env.integer("SOCIAL_CHANNEL_CACHE_SECONDS", 5, minimum=0)))
+
+
+def drain_grace_seconds() -> float:
+    """A web process that saw a drain requested this recently does not ask again; a drain makes its last claim
+    this long after it started (``social.services.queue``). The same value for web servers and workers."""
+    return float(_setting("SOCIAL_DRAIN_GRACE_MS", _env.integer("SOCIAL_DRAIN_GRACE_MS", 200, minimum=0))) / 1000

@@ -27,9 +27,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from crm.models import Tag
 from routing.engine.actions import ActionFailed, RunState, action_describe, action_run
 from routing.engine.compiler import CompiledRule, explain
-from routing.engine.context import Context, context_load
+from routing.engine.context import Context, MessageFacts, context_load
 from routing.engine.ruleset import RuleSet, rule_compile, ruleset
 from routing.models import RoutingRun, RoutingState, Rule, Team, Trigger
 from routing.services.sla import sla_customer_wrote
@@ -156,6 +157,8 @@ def _run(
     now: dt.datetime | None,
     only: frozenset[int] | None = None,
     sla_kind: str = "",
+    rules: RuleSet | None = None,
+    facts: MessageFacts | None = None,
 ) -> RoutingRun | None:
     started = time.perf_counter()
     with transaction.atomic():
@@ -165,9 +168,9 @@ def _run(
         run = _claim(conversation_id=conversation_id, message_id=message_id, key=key)
         if run is None:
             return None  # already routed
-        rules = ruleset()
+        rules = rules or ruleset()
         state = RoutingState.objects.filter(conversation_id=conversation_id).first()
-        ctx = context_load(conversation_id=conversation_id, message_id=message_id, event="")
+        ctx = context_load(conversation_id=conversation_id, message_id=message_id, event="", facts=facts)
         if now is not None:
             ctx.now = now
         ctx.sla_kind = sla_kind
@@ -184,6 +187,30 @@ def _run(
     return run
 
 
+def messages_route(*, message_ids: Sequence[int]) -> int:
+    """``message_route`` for each of ``message_ids`` in order, each in its own transaction; returns how many
+    were routed now. What no rule action changes is read once for all of them: the rule set (its version
+    check is two queries), the messages and their contacts' tags."""
+    rows = list(
+        Message.objects.filter(
+            pk__in=message_ids, direction=Message.Direction.INBOUND, is_internal_note=False
+        ).values_list("pk", "conversation_id", "conversation__contact_id", "text", "language", "sentiment")
+    )
+    tags: dict[int, set[str]] = {row[2]: set() for row in rows}
+    for contact_id, name in Tag.objects.filter(contacts__in=list(tags)).values_list("contacts", "name"):
+        tags[contact_id].add(name)
+    rules = ruleset()
+    found = {row[0]: row for row in rows}
+    routed = 0
+    for message_id in message_ids:
+        row = found.get(message_id)
+        if row is None:
+            continue
+        facts = MessageFacts(text=row[3], language=row[4], sentiment=row[5], contact_tags=frozenset(tags[row[2]]))
+        routed += _message_route(message_id=message_id, conversation_id=row[1], rules=rules, facts=facts) is not None
+    return routed
+
+
 def message_route(*, message_id: int, now: dt.datetime | None = None) -> RoutingRun | None:
     """Run the rules for an inbound message once; ``None`` when it was routed already (or is not inbound).
 
@@ -197,7 +224,17 @@ def message_route(*, message_id: int, now: dt.datetime | None = None) -> Routing
     )
     if row is None:
         return None
+    return _message_route(message_id=message_id, conversation_id=row, now=now)
 
+
+def _message_route(
+    *,
+    message_id: int,
+    conversation_id: int,
+    now: dt.datetime | None = None,
+    rules: RuleSet | None = None,
+    facts: MessageFacts | None = None,
+) -> RoutingRun | None:
     def events_for(ctx: Context, state: RoutingState | None, conversation: Conversation) -> list[str]:
         events = []
         if ctx.first_message:
@@ -212,7 +249,15 @@ def message_route(*, message_id: int, now: dt.datetime | None = None) -> Routing
         events.append(Trigger.MESSAGE_RECEIVED.value)
         return events
 
-    return _run(conversation_id=row, message_id=message_id, key=f"message:{message_id}", events_for=events_for, now=now)
+    return _run(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        key=f"message:{message_id}",
+        events_for=events_for,
+        now=now,
+        rules=rules,
+        facts=facts,
+    )
 
 
 def rules_run(

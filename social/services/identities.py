@@ -65,13 +65,22 @@ def _matching_contact(*, email: str, phone: str) -> Contact | None:
     return None
 
 
-def _new_contact(*, channel: Channel, external_id: str, profile: Profile, email: str, phone: str) -> Contact:
+def sender_contact(*, channel: Channel, external_id: str, profile: Profile, email: str, phone: str) -> Contact:
+    """The new contact for a new sender, not saved: named after the profile (or the channel and id)."""
     first, _, last = (profile.name or profile.handle or phone or email or "").strip().partition(" ")
     if not first:
         first = f"{channel.get_kind_display()} user {external_id[-8:]}"
-    contact = Contact.objects.create(
-        first_name=first[:100], last_name=last.strip()[:100], source=channel.get_kind_display()[:100]
-    )
+    return Contact(first_name=first[:100], last_name=last.strip()[:100], source=channel.get_kind_display()[:100])
+
+
+def sender_details(profile: Profile) -> tuple[str, str]:
+    """The (email, phone) of a profile, normalised; "" for what is missing or unusable."""
+    return _clean_email(profile.email), _clean_phone(profile.phone)
+
+
+def _new_contact(*, channel: Channel, external_id: str, profile: Profile, email: str, phone: str) -> Contact:
+    contact = sender_contact(channel=channel, external_id=external_id, profile=profile, email=email, phone=phone)
+    contact.save()
     if email:
         ContactEmail.objects.create(contact=contact, email=email, is_primary=True)
     if phone:
@@ -88,7 +97,7 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
     now = timezone.now()
     identity = Identity.objects.filter(channel=channel, external_id=external_id).first()
     if identity is None:
-        email, phone = _clean_email(profile.email), _clean_phone(profile.phone)
+        email, phone = sender_details(profile)
         try:
             with transaction.atomic():
                 match = _matching_contact(email=email, phone=phone) if profile.contact_details_verified else None

@@ -119,12 +119,13 @@ def inbound_event_process_claimed(*, event_id: int) -> str:
             return event.status
     except Exception as exc:
         logger.exception("inbound event %s failed", event_id)
-        return _record_failure(
+        return inbound_event_failure_record(
             event_id=event_id, error=f"{type(exc).__name__}: {exc}", final=isinstance(exc, MalformedPayload)
         )
 
 
-def _record_failure(*, event_id: int, error: str, final: bool) -> str:
+def inbound_event_failure_record(*, event_id: int, error: str, final: bool) -> str:
+    """Keep ``error`` on the event; it fails for good when ``final`` or out of attempts, else stays pending."""
     with transaction.atomic():
         event = InboundEvent.objects.select_for_update().get(pk=event_id)
         event.error = error[:2000]

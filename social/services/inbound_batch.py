@@ -15,7 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.webhooks.events import webhook_event
@@ -25,15 +25,25 @@ from social.connectors.base import InboundMessage, MalformedPayload, NormalisedE
 from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
-from social.services.identities import identity_resolve
 from social.services.inbound import inbound_item_apply
+from social.services.senders_bulk import conversations_create, identities_for_senders
+
+
+class EventFailed(Exception):
+    """Applying one event of the batch failed (its cause is ``__cause__``); the batch is rolled back."""
+
+    def __init__(self, event_id: int) -> None:
+        super().__init__(f"inbound event {event_id} failed")
+        self.event_id = event_id
 
 
 def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
     """Process the pending events among ``event_ids`` (already claimed); returns a count per final status.
 
-    Raises whatever a write raised (the caller falls back to one event at a time); a body that cannot be
-    parsed only marks its own event failed."""
+    A body that cannot be parsed only marks its own event failed. ``EventFailed`` when applying one event's
+    receipts, echoes or comments raised (a provider outage while fetching a comment, say): the caller
+    records that event's failure and processes the others again. Anything else a write raised propagates
+    (the caller falls back to one event at a time)."""
     now = timezone.now()
     with transaction.atomic():
         events = list(
@@ -63,8 +73,11 @@ def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
         for channel_id, received in messages.items():
             inbound_messages_store(channel=channels[channel_id], items=received)
         for event_id, channel, item in others:
-            if inbound_item_apply(channel, item):
-                applied.add(event_id)
+            try:
+                if inbound_item_apply(channel, item):
+                    applied.add(event_id)
+            except Exception as exc:
+                raise EventFailed(event_id) from exc
         counts = _finish(events, applied=applied, failed=failed, now=now)
     return counts
 
@@ -133,20 +146,32 @@ def inbound_messages_store(*, channel: Channel, items: Sequence[InboundMessage])
     hooks.messages_stored([hooks.StoredMessage(m.pk, m.conversation_id, True) for m in stored])
     for message in stored:
         webhook_event(record=message, action="created")  # what post_save announces for a single save
-    touched: dict[int, Conversation] = {}
+    last_inbound: dict[int, dt.datetime] = {}
     for message in stored:
-        conversation = conversations[message.sender_contact_id]  # type: ignore[index]
         assert message.sent_at is not None  # noqa: S101 - set above
-        if conversation.last_inbound_at is None or conversation.pk not in touched:
-            conversation.last_inbound_at = message.sent_at
-        else:
-            conversation.last_inbound_at = max(conversation.last_inbound_at, message.sent_at)
-        conversation.last_message_at = now
-        conversation.updated_at = now
-        touched[conversation.pk] = conversation
-    # Bookkeeping columns, left out of the audit trail: one UPDATE, no save() and its audit read-back.
-    Conversation.objects.bulk_update(touched.values(), ["last_message_at", "last_inbound_at", "updated_at"])
+        previous = last_inbound.get(message.conversation_id)
+        last_inbound[message.conversation_id] = message.sent_at if previous is None else max(previous, message.sent_at)
+    _conversations_touch(last_inbound, now=now)
     return stored
+
+
+def _conversations_touch(last_inbound: dict[int, dt.datetime], *, now: dt.datetime) -> None:
+    """The bookkeeping columns of the conversations that got messages (not audited: no save(), whose audit
+    receiver would read each row back). On PostgreSQL one ``UPDATE … FROM unnest(…)``; ``bulk_update``'s
+    ``CASE WHEN`` per row cost a fifth of a batch's time in Python."""
+    if connection.vendor != "postgresql":
+        for conversation_id, at in last_inbound.items():
+            Conversation.objects.filter(pk=conversation_id).update(
+                last_message_at=now, last_inbound_at=at, updated_at=now
+            )
+        return
+    table = connection.ops.quote_name(Conversation._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_message_at = %s, updated_at = %s, last_inbound_at = v.at "  # noqa: S608
+            f"FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE {table}.id = v.id",
+            [now, now, list(last_inbound), list(last_inbound.values())],
+        )
 
 
 def _not_stored(channel: Channel, items: Sequence[InboundMessage]) -> list[InboundMessage]:
@@ -168,13 +193,10 @@ def _not_stored(channel: Channel, items: Sequence[InboundMessage]) -> list[Inbou
 def _identities_locked(channel: Channel, items: Sequence[InboundMessage]) -> dict[str, Identity]:
     """External user id -> identity, created for new senders, locked in id order, profile kept current."""
     latest = {item.external_user_id: item.profile for item in items}  # the last message's profile wins
-    known = dict(
+    existing = dict(
         Identity.objects.filter(channel=channel, external_id__in=list(latest)).values_list("external_id", "pk")
     )
-    created = set()
-    for external_id in sorted(set(latest) - set(known)):  # sorted: two drains create in the same order
-        known[external_id] = identity_resolve(channel=channel, external_id=external_id, profile=latest[external_id]).pk
-        created.add(external_id)
+    known = identities_for_senders(channel=channel, profiles=latest, known=existing)
     locked = {
         identity.external_id: identity
         for identity in Identity.objects.select_for_update().filter(pk__in=list(known.values())).order_by("pk")
@@ -182,8 +204,8 @@ def _identities_locked(channel: Channel, items: Sequence[InboundMessage]) -> dic
     now = timezone.now()
     unchanged = []
     for external_id, identity in locked.items():
-        if external_id in created:
-            continue
+        if external_id not in existing:
+            continue  # created just now, from this profile
         profile = latest[external_id]
         changed = [
             field
@@ -208,9 +230,10 @@ def _identities_locked(channel: Channel, items: Sequence[InboundMessage]) -> dic
 
 
 def _conversations_open(channel: Channel, identities: Sequence[Identity]) -> dict[int, Conversation]:
-    """Contact id -> its open conversation on ``channel`` (locked): the unresolved one woken up, else the
-    latest resolved one reopened, else a new one (``conversation_for_inbound``)."""
-    contact_ids = {identity.contact_id for identity in identities}
+    """Contact id -> its open conversation on ``channel`` (locked): the unresolved one (woken up when pending
+    or snoozed), else the latest resolved one reopened (both ``conversation_for_inbound``), else a new one."""
+    senders = sorted({i.pk: i for i in identities}.values(), key=lambda i: i.pk)
+    contact_ids = {identity.contact_id for identity in senders}
     current = {
         conversation.contact_id: conversation
         for conversation in Conversation.objects.select_for_update()
@@ -218,8 +241,17 @@ def _conversations_open(channel: Channel, identities: Sequence[Identity]) -> dic
         .exclude(status=Conversation.Status.RESOLVED)
         .order_by("pk")
     }
-    for identity in sorted({i.pk: i for i in identities}.values(), key=lambda i: i.pk):
+    missing = contact_ids - set(current)
+    resolved = set(
+        Conversation.objects.filter(channel=channel, contact_id__in=missing).values_list("contact_id", flat=True)
+    )
+    fresh: dict[int, Identity] = {}
+    for identity in senders:
         conversation = current.get(identity.contact_id)
-        if conversation is None or conversation.status != Conversation.Status.OPEN:
+        if identity.contact_id in missing and identity.contact_id not in resolved:
+            fresh.setdefault(identity.contact_id, identity)
+        elif conversation is None or conversation.status != Conversation.Status.OPEN:
             current[identity.contact_id] = conversation_for_inbound(identity=identity)
+    if fresh:
+        current.update(conversations_create(channel=channel, identities=fresh.values()))
     return current

@@ -138,7 +138,7 @@ def _call(func: str, args: tuple[Any, ...]) -> Any:
 
 
 @pytest.fixture
-def tasks(monkeypatch: pytest.MonkeyPatch, settings: Any) -> TaskRecorder:
+def tasks(monkeypatch: pytest.MonkeyPatch, settings: Any, request: pytest.FixtureRequest) -> TaskRecorder:
     recorder = TaskRecorder()
     monkeypatch.setattr(
         "social.services.queue.async_task", lambda func, *args, **_options: recorder.queued.append((func, args))
@@ -149,9 +149,17 @@ def tasks(monkeypatch: pytest.MonkeyPatch, settings: Any) -> TaskRecorder:
     )
     settings.SOCIAL_SEND_BACKOFF_SECONDS = 0.01
     settings.SOCIAL_HTTP_TIMEOUT = 5
-    # A drain request still waiting from an earlier test (the cache outlives transactional tests) would
-    # keep this test's webhooks from queueing a drain.
-    drain_flag_clear()
+    settings.SOCIAL_DRAIN_GRACE_MS = 10  # each drain's closing wait (the tests drain hundreds of times)
+    # A drain request seen by an earlier test (this process remembers it for the grace; the flag itself outlives
+    # transactional tests in the cache table) would keep this test's webhooks from queueing a drain.
+    monkeypatch.setattr("social.services.queue._flag_seen_at", float("-inf"))
+    names = set(request.fixturenames)
+    for database in ("transactional_db", "db"):  # set up now if the test uses it later: clearing needs it
+        if database in names:
+            request.getfixturevalue(database)
+            break
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & names:
+        drain_flag_clear()  # the flag lives in the cache table with the ORM broker
     return recorder
 
 

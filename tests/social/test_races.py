@@ -79,3 +79,19 @@ def test_same_delivery_stored_concurrently_once(make_channel: Any, tasks: Any) -
     errors = _run_concurrently(lambda _: _store(channel, 7), [0, 1, 2])
     assert errors == []
     assert InboundEvent.objects.count() == 1
+
+
+def test_two_drains_meet_the_same_new_senders(make_channel: Any, tasks: Any) -> None:
+    """Each drain holds half of three new senders' messages: the senders are created once (advisory locks),
+    every message is stored once, in one conversation per sender."""
+    from social.models import Conversation
+    from social.services.inbound_batch import inbound_events_process
+    from tests.social.test_inbound_batch import store, tg_update
+
+    channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
+    ids = [store(channel, n, tg_update(n, 900 + n % 3, n, f"message {n}")) for n in range(1, 13)]
+    errors = _run_concurrently(lambda part: inbound_events_process(event_ids=part), [ids[0::2], ids[1::2]])
+    assert errors == []
+    assert Identity.objects.count() == 3 and Contact.objects.count() == 3
+    assert Conversation.objects.count() == 3 and Message.objects.count() == 12
+    assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
