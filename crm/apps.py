@@ -11,6 +11,7 @@ class CrmConfig(AppConfig):
 
         from crm import audit, roles
         from crm.api import origin
+        from crm.services import tombstones
         from crm.webhooks import payloads, signals
 
         audit.register_models()
@@ -20,3 +21,5 @@ class CrmConfig(AppConfig):
         # Partner webhooks: crm's records as event resources, and plain saves announced (crm.webhooks.signals).
         payloads.register()
         signals.connect()
+        # Every deleted interaction leaves a tombstone for the partners' deletions feed.
+        tombstones.connect()

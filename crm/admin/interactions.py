@@ -29,7 +29,7 @@ class InteractionAdmin(AuditedAdmin):
         (None, {"fields": (("kind", "direction"), ("contact", "company"), "subject", "body")}),
         ("When", {"fields": (("occurred_at", "duration"), "outcome", "staff")}),
         ("Task", {"fields": (("due_at", "done", "done_at"),)}),
-        ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+        ("Partner sync", {"fields": ("external_id", "created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:

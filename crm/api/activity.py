@@ -1,5 +1,5 @@
-"""Read-only partner resources: ``/api/v1/interactions/`` and ``/api/v1/tags/``, in the same cursor order as
-everything else. Interactions are deleted for good rather than soft-deleted, so they have no deletions feed yet."""
+"""Read-only partner resources: ``/api/v1/tags/``, in the same cursor order as everything else, and the
+filters every synced resource shares (``SyncFilter``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncReadViewSet, document_resource
-from crm.models import Interaction, Tag
+from crm.models import Tag
 
 
 class SyncFilter(filters.FilterSet):
@@ -16,36 +16,6 @@ class SyncFilter(filters.FilterSet):
     updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
     created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-
-class InteractionSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    class Meta:
-        model = Interaction
-        fields = (
-            "id", "kind", "direction", "subject", "body", "occurred_at", "duration", "outcome", "staff", "contact",
-            "company", "due_at", "done", "done_at", "created_at", "updated_at",
-        )  # fmt: skip
-        read_only_fields = fields
-
-
-class InteractionFilter(SyncFilter):
-    kind = filters.MultipleChoiceFilter(choices=Interaction.Kind.choices)
-    contact = filters.NumberFilter(field_name="contact_id")
-    company = filters.NumberFilter(field_name="company_id")
-    staff = filters.NumberFilter(field_name="staff_id", help_text="Staff member id")
-    occurred_after = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
-
-    class Meta:
-        model = Interaction
-        fields: list[str] = []
-
-
-class InteractionViewSet(SyncReadViewSet):
-    scope_resource = "interactions"
-    scope_model = Interaction
-    serializer_class = InteractionSerializer
-    filterset_class = InteractionFilter
 
 
 class TagSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -74,5 +44,4 @@ class TagViewSet(SyncReadViewSet):
     sync_orderings = ("created_at", "name")
 
 
-document_resource(InteractionViewSet, "interaction", "interactions")
 document_resource(TagViewSet, "tag", "tags")

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
 from crm.api.activity import SyncFilter
 from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncUpsertViewSet, document_resource
-from crm.api.serializers import StrictModelSerializer
+from crm.api.serializers import StrictModelSerializer, resolve_external_id
 from crm.models import Company, Contact, Order, OrderLine, Product
 from crm.services.purchase_writes import order_upsert, product_upsert
 
@@ -58,20 +58,6 @@ class OrderLineSerializer(StrictModelSerializer):
         read_only_fields = ("id", "product", "line_total")
 
 
-def _by_external_id(attrs: dict[str, Any], name: str, model: type[Model]) -> None:
-    """Resolve ``<name>_external_id`` into ``<name>`` (refusing an unknown id or a contradiction)."""
-    key = f"{name}_external_id"
-    if key not in attrs:
-        return
-    external_id = attrs.pop(key)
-    found = model._default_manager.filter(external_id=external_id).first() if external_id else None
-    if external_id and found is None:
-        raise serializers.ValidationError({key: [f"No {model._meta.verbose_name} with external id {external_id!r}."]})
-    if name in attrs and attrs[name] != found:
-        raise serializers.ValidationError({name: [f"Give {name} or {key}, not two different ones."]})
-    attrs[name] = found
-
-
 class OrderSerializer(StrictModelSerializer):
     contact = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), allow_null=True, required=False)
     contact_external_id = serializers.CharField(required=False, allow_null=True, write_only=True)
@@ -89,8 +75,8 @@ class OrderSerializer(StrictModelSerializer):
         extra_kwargs = {"number": {"required": False}, "ordered_at": {"required": False}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        _by_external_id(attrs, "contact", Contact)
-        _by_external_id(attrs, "company", Company)
+        resolve_external_id(attrs, "contact", Contact)
+        resolve_external_id(attrs, "company", Company)
         return attrs
 
 

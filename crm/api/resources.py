@@ -294,21 +294,25 @@ class SyncResourceViewSet(SyncUpsertViewSet):
     def deletions(self, request: Request) -> Response:
         horizon = timezone.now() - tombstone_retention()
         rows = self.scope_model.all_objects.filter(deleted_at__isnull=False, deleted_at__gte=horizon)
-        since_raw = request.query_params.get("since")
-        if since_raw:
-            since = _parse_since(since_raw)
-            if since < horizon:
-                raise Problem(
-                    410, "tombstones_expired",
-                    f"Deletions are kept for {settings.API_TOMBSTONE_RETENTION_DAYS} days; {since_raw} is older. "
-                    "Do a full sync (list without a cursor) instead.",
-                )  # fmt: skip
-            rows = rows.filter(deleted_at__gte=since)
-        paginator = SyncCursorPagination()
-        page = paginator.paginate_queryset(
-            rows.only("id", "external_id", "deleted_at", "merged_into_id"), request, _Deletions()
-        )
-        return paginator.get_paginated_response(TombstoneSerializer(page, many=True).data)
+        return deletions_page(request, rows.only("id", "external_id", "deleted_at", "merged_into_id"), horizon)
+
+
+def deletions_page(request: Request, rows: QuerySet[Any], horizon: dt.datetime) -> Response:
+    """A page of a deletions feed: the tombstones among ``rows`` (those kept since ``horizon``) deleted at or
+    after ``?since=`` (410 when that is older than the horizon), in the sync cursor order."""
+    since_raw = request.query_params.get("since")
+    if since_raw:
+        since = _parse_since(since_raw)
+        if since < horizon:
+            raise Problem(
+                410, "tombstones_expired",
+                f"Deletions are kept for {settings.API_TOMBSTONE_RETENTION_DAYS} days; {since_raw} is older. "
+                "Do a full sync (list without a cursor) instead.",
+            )  # fmt: skip
+        rows = rows.filter(deleted_at__gte=since)
+    paginator = SyncCursorPagination()
+    page = paginator.paginate_queryset(rows, request, _Deletions())
+    return paginator.get_paginated_response(TombstoneSerializer(page, many=True).data)
 
 
 class _Deletions:

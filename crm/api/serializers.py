@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Model
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
@@ -30,6 +31,20 @@ class StrictModelSerializer(serializers.ModelSerializer):  # type: ignore[type-a
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown}, code="unknown_field")
         return super().to_internal_value(data)
+
+
+def resolve_external_id(attrs: dict[str, Any], name: str, model: type[Model]) -> None:
+    """Resolve ``<name>_external_id`` into ``<name>`` (refusing an unknown id or a contradiction)."""
+    key = f"{name}_external_id"
+    if key not in attrs:
+        return
+    external_id = attrs.pop(key)
+    found = model._default_manager.filter(external_id=external_id).first() if external_id else None
+    if external_id and found is None:
+        raise serializers.ValidationError({key: [f"No {model._meta.verbose_name} with external id {external_id!r}."]})
+    if name in attrs and attrs[name] != found:
+        raise serializers.ValidationError({name: [f"Give {name} or {key}, not two different ones."]})
+    attrs[name] = found
 
 
 class TagNamesField(serializers.ListField):

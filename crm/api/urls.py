@@ -6,10 +6,11 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from crm.api.activity import InteractionViewSet, TagViewSet
+from crm.api.activity import TagViewSet
 from crm.api.base import api_not_found
 from crm.api.companies import CompanyViewSet
 from crm.api.contacts import ContactViewSet
+from crm.api.interactions import InteractionViewSet
 from crm.api.purchases import OrderViewSet, ProductViewSet
 from crm.api.segments import SegmentViewSet
 from crm.webhooks.api import WebhookSubscriptionViewSet

@@ -4,7 +4,7 @@ from crm.models.attributes import AttributeDefinition
 from crm.models.base import SoftDeletable, TimeStamped
 from crm.models.companies import Company, DeletedCompany
 from crm.models.contacts import ConsentChannel, Contact, ContactConsent, ContactEmail, ContactPhone, DeletedContact
-from crm.models.interactions import Interaction
+from crm.models.interactions import Interaction, InteractionTombstone
 from crm.models.purchases import Order, OrderLine, Product
 from crm.models.segments import Segment, SegmentMember
 from crm.models.tags import Tag
@@ -25,6 +25,7 @@ __all__ = [
     "DeletedContact",
     "IdempotencyRecord",
     "Interaction",
+    "InteractionTombstone",
     "Order",
     "OrderLine",
     "Product",

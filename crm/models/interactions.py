@@ -53,6 +53,7 @@ class Interaction(TimeStamped):
     due_at = models.DateTimeField(null=True, blank=True, help_text="Tasks only")
     done = models.BooleanField(default=False, help_text="Tasks only")
     done_at = models.DateTimeField(null=True, blank=True, editable=False)
+    external_id = models.CharField(max_length=255, null=True, blank=True, help_text="The partner system's id")
 
     objects = InteractionQuerySet.as_manager()
 
@@ -66,6 +67,12 @@ class Interaction(TimeStamped):
             models.CheckConstraint(
                 condition=Q(kind="task") | (Q(due_at__isnull=True) & Q(done=False)),
                 name="crm_interaction_due_only_for_tasks",
+            ),
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="crm_interaction_external_id_unique",
+                violation_error_message="External id: another interaction already has this external id.",
             ),
         ]
         indexes = [
@@ -108,3 +115,32 @@ class Interaction(TimeStamped):
         return (
             self.kind == self.Kind.TASK and not self.done and self.due_at is not None and self.due_at < timezone.now()
         )
+
+
+class InteractionTombstone(models.Model):
+    """What is left of a deleted interaction for partners' deletions feed: its id, external id and deletion
+    time, kept ``API_TOMBSTONE_RETENTION_DAYS`` days (``crm.services.tombstones``).
+
+    Interactions are deleted for good rather than soft-deleted as contacts and companies are: they are read
+    through raw SQL (``crm.activity``), joins (segments, analysis) and reverse relations in many places, each
+    of which would have to learn to leave deleted rows out. A row here is written for every deletion, however
+    it happens (admin, API, the cascade of a contact or company deleted for good)."""
+
+    # The deleted interaction's id (never reused), so the feed pages by (deleted_at, id) like the others.
+    id = models.BigIntegerField(primary_key=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    deleted_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            # The feed pages through (deleted_at, id); the purge drops rows older than the retention.
+            models.Index(fields=["deleted_at", "id"], name="crm_interactiontomb_feed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Deleted interaction #{self.pk}"
+
+    @property
+    def merged_into_id(self) -> None:
+        """Tombstones of every resource have the same shape; interactions are never merged."""
+        return None

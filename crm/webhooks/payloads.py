@@ -35,7 +35,7 @@ def company_data(pk: int) -> dict[str, Any] | None:
 
 
 def interaction_data(pk: int) -> dict[str, Any] | None:
-    from crm.api.activity import InteractionSerializer
+    from crm.api.interactions import InteractionSerializer
     from crm.models import Interaction
 
     return _one(InteractionSerializer, Interaction.objects.all(), pk)
