@@ -70,6 +70,7 @@ from bench.webhook_ingest import (
     _realistic_updates,
     _redis_ping,
     _server_version,
+    _store_updates,
     _task_results_trim,
     _webhook_path,
 )
@@ -352,17 +353,7 @@ def _profile(count: int, api_base: str) -> None:
     channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}routing profile")
     channel = channel_update_settings(channel=channel, values={"bot_token": TOKEN, "api_base": api_base})
     updates = _realistic_updates(count, max(1, count * 3 // 10), seed=11)
-    InboundEvent.objects.bulk_create(
-        InboundEvent(
-            channel=channel,
-            provider_event_id=f"update:{update['update_id']}",
-            body=json.dumps(update).encode(),
-            content_type="application/json",
-            headers={"content-type": "application/json"},
-        )
-        for update in updates
-    )
-    ids = list(InboundEvent.objects.filter(channel=channel).order_by("pk").values_list("pk", flat=True))
+    ids = _store_updates(channel, updates)
     size = conf.drain_batch()
     queries = 0
 

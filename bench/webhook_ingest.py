@@ -472,15 +472,8 @@ def _processing_problems(channel: Channel, events: int, senders: int, *, timed_o
     return problems
 
 
-def _profile(count: int) -> None:
-    """Step 5: the service alone, in this process, under cProfile: rate, queries per message, hot spots.
-    Events are processed in the drain's batches (``SOCIAL_DRAIN_BATCH``), without claiming them."""
-    from social import conf
-    from social.services.inbound_batch import inbound_events_process
-
-    channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}profile")
-    updates = _realistic_updates(count, max(1, count * 3 // 10), seed=7)
-    # Stored directly (as the webhook stores them), without a task: this process runs them.
+def _store_updates(channel: Channel, updates: list[dict[str, Any]]) -> list[int]:
+    """The updates stored as pending events of ``channel`` (what the webhook stores), without a task; their ids."""
     InboundEvent.objects.bulk_create(
         InboundEvent(
             channel=channel,
@@ -491,7 +484,18 @@ def _profile(count: int) -> None:
         )
         for update in updates
     )
-    ids = list(InboundEvent.objects.filter(channel=channel).order_by("pk").values_list("pk", flat=True))
+    return list(InboundEvent.objects.filter(channel=channel).order_by("pk").values_list("pk", flat=True))
+
+
+def _profile(count: int) -> None:
+    """Step 5: the service alone, in this process, under cProfile: rate, queries per message, hot spots.
+    Events are processed in the drain's batches (``SOCIAL_DRAIN_BATCH``), without claiming them."""
+    from social import conf
+    from social.services.inbound_batch import inbound_events_process
+
+    channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}profile")
+    updates = _realistic_updates(count, max(1, count * 3 // 10), seed=7)
+    ids = _store_updates(channel, updates)  # as the webhook stores them, without a task: this process runs them
     inbound_events_process(event_ids=ids[:1])  # loads the language model (once per process)
     size = conf.drain_batch()
 

@@ -78,6 +78,38 @@ def sender_details(profile: Profile) -> tuple[str, str]:
     return _clean_email(profile.email), _clean_phone(profile.phone)
 
 
+def sender_identity(
+    *, channel: Channel, external_id: str, contact: Contact, profile: Profile, email: str, phone: str
+) -> Identity:
+    """The identity of a new sender, not saved."""
+    return Identity(
+        channel=channel,
+        external_id=external_id,
+        contact=contact,
+        display_name=profile.name[:200],
+        handle=profile.handle[:200],
+        avatar_url=profile.avatar_url[:1000],
+        phone=phone,
+        email=email,
+        last_seen_at=timezone.now(),
+    )
+
+
+def identity_profile_apply(identity: Identity, profile: Profile) -> list[str]:
+    """Copy the profile's name, handle and avatar onto ``identity`` where given and different; returns the
+    fields changed (a change is saved with ``save()``, so that it is recorded in the history)."""
+    changed = []
+    for field, value in (
+        ("display_name", profile.name),
+        ("handle", profile.handle),
+        ("avatar_url", profile.avatar_url),
+    ):
+        if value and getattr(identity, field) != value:
+            setattr(identity, field, value)
+            changed.append(field)
+    return changed
+
+
 def _new_contact(*, channel: Channel, external_id: str, profile: Profile, email: str, phone: str) -> Contact:
     contact = sender_contact(channel=channel, external_id=external_id, profile=profile, email=email, phone=phone)
     contact.save()
@@ -104,29 +136,16 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
                 contact = match or _new_contact(
                     channel=channel, external_id=external_id, profile=profile, email=email, phone=phone
                 )
-                return Identity.objects.create(
-                    channel=channel,
-                    external_id=external_id,
-                    contact=contact,
-                    display_name=profile.name[:200],
-                    handle=profile.handle[:200],
-                    avatar_url=profile.avatar_url[:1000],
-                    phone=phone,
-                    email=email,
-                    last_seen_at=now,
+                identity = sender_identity(
+                    channel=channel, external_id=external_id, contact=contact, profile=profile, email=email, phone=phone
                 )
+                identity.last_seen_at = now
+                identity.save()
+                return identity
         except IntegrityError:
             identity = Identity.objects.get(channel=channel, external_id=external_id)
-    changed = []
     identity.last_seen_at = now
-    for field, value in (
-        ("display_name", profile.name),
-        ("handle", profile.handle),
-        ("avatar_url", profile.avatar_url),
-    ):
-        if value and getattr(identity, field) != value:
-            setattr(identity, field, value)
-            changed.append(field)
+    changed = identity_profile_apply(identity, profile)
     if changed:
         identity.save(update_fields=[*changed, "last_seen_at"])  # a profile change: recorded in the history
     else:

@@ -25,6 +25,7 @@ from social.connectors.base import InboundMessage, MalformedPayload, NormalisedE
 from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
+from social.services.identities import identity_profile_apply
 from social.services.inbound import inbound_item_apply
 from social.services.senders_bulk import conversations_create, identities_for_senders
 
@@ -206,20 +207,8 @@ def _identities_locked(channel: Channel, items: Sequence[InboundMessage]) -> dic
     for external_id, identity in locked.items():
         if external_id not in existing:
             continue  # created just now, from this profile
-        profile = latest[external_id]
-        changed = [
-            field
-            for field, value in (
-                ("display_name", profile.name),
-                ("handle", profile.handle),
-                ("avatar_url", profile.avatar_url),
-            )
-            if value and getattr(identity, field) != value
-        ]
+        changed = identity_profile_apply(identity, latest[external_id])
         if changed:
-            identity.display_name = profile.name or identity.display_name
-            identity.handle = profile.handle or identity.handle
-            identity.avatar_url = profile.avatar_url or identity.avatar_url
             identity.last_seen_at = now
             identity.save(update_fields=[*changed, "last_seen_at"])  # a profile change: in the history
         else:

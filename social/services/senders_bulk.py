@@ -27,7 +27,7 @@ from crm.services.bulk_audit import audit_diff, audit_entry, audit_write
 from crm.webhooks.events import webhook_event
 from social.connectors.base import Profile
 from social.models import Channel, Conversation, Identity
-from social.services.identities import identity_resolve, sender_contact, sender_details
+from social.services.identities import identity_resolve, sender_contact, sender_details, sender_identity
 
 
 def identities_for_senders(
@@ -115,19 +115,11 @@ def _create(channel: Channel, new: list[tuple[str, Profile, str, str]]) -> dict[
     ContactEmail.objects.bulk_create(emails)
     ContactPhone.objects.bulk_create(phones)
     identities = [
-        Identity(
-            channel=channel,
-            external_id=external_id,
-            contact=contact,
-            display_name=profile.name[:200],
-            handle=profile.handle[:200],
-            avatar_url=profile.avatar_url[:1000],
-            phone=phone,
-            email=email,
-            last_seen_at=now,
-        )
-        for contact, (external_id, profile, email, phone) in zip(contacts, new, strict=True)
+        sender_identity(channel=channel, external_id=external_id, contact=contact, profile=profile, email=e, phone=p)
+        for contact, (external_id, profile, e, p) in zip(contacts, new, strict=True)
     ]
+    for identity in identities:
+        identity.last_seen_at = now
     Identity.objects.bulk_create(identities)
     audit_write(
         [
