@@ -58,6 +58,8 @@ class Conversation(models.Model):
         indexes = [
             # The inbox: conversations in a status, newest activity first.
             models.Index(fields=["status", "-last_message_at"], name="social_conv_inbox_idx"),
+            # Partner sync pages through (updated_at, id) (crm.api.pagination).
+            models.Index(fields=["updated_at", "id"], name="social_conv_sync_idx"),
         ]
 
     def __str__(self) -> str:

@@ -72,7 +72,11 @@ class Message(models.Model):
                 name="social_message_provider_id_unique",
             ),
         ]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="social_msg_conv_time_idx")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="social_msg_conv_time_idx"),
+            # Partner sync pages through (updated_at, id) (crm.api.pagination).
+            models.Index(fields=["updated_at", "id"], name="social_msg_sync_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Message #{self.pk}"
