@@ -74,7 +74,7 @@ def webhook(request: HttpRequest, key: str) -> HttpResponse:
             body=body,
             headers={name.lower(): value for name, value in request.headers.items()},
             query=request.GET.dict(),
-            url=signed_url(request),
+            url=signed_url(request) if connector.signs_url else "",
             method="POST",
         )
         try:

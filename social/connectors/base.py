@@ -193,6 +193,8 @@ class Connector(ABC):
     # False for a kind whose messages do not arrive on /webhooks/<key>/ (the web chat has its own endpoints):
     # the channel page then does not offer that URL.
     receives_webhooks: ClassVar[bool] = True
+    # True for a provider that signs the URL it called (Twilio): only then does the webhook rebuild it.
+    signs_url: ClassVar[bool] = False
     fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Values generated once for a new channel (verify tokens, webhook secrets): name -> secret?
     generated: ClassVar[dict[str, bool]] = {}

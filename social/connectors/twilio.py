@@ -70,6 +70,7 @@ def _twilio_error(data: Any) -> str:
 
 class TwilioSmsConnector(Connector):
     kind = Channel.Kind.TWILIO_SMS
+    signs_url = True
     default_api_base = TWILIO_API
     fields = (
         CredentialField("account_sid", "Account SID", help_text="AC…, from the Twilio console"),
