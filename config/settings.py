@@ -345,6 +345,9 @@ WEBHOOK_RETRY_HOURS = env.integer("WEBHOOK_RETRY_HOURS", 24, minimum=24)
 WEBHOOK_DISABLE_AFTER_HOURS = env.integer("WEBHOOK_DISABLE_AFTER_HOURS", 24, minimum=1)
 # Fernet key for the stored signing secrets; empty: derived from SECRET_KEY (set it in production).
 WEBHOOK_SECRETS_KEY = env.text("WEBHOOK_SECRETS_KEY")
+# Finished deliveries (delivered or given up) and their attempt logs are deleted this many days after their
+# last activity (a daily schedule, crm.webhooks.retention); deliveries still being retried are kept.
+WEBHOOK_LOG_RETENTION_DAYS = env.integer("WEBHOOK_LOG_RETENTION_DAYS", 30, minimum=1)
 
 # --- Logging -----------------------------------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})

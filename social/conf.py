@@ -63,6 +63,11 @@ def event_max_attempts() -> int:
     return int(_setting("SOCIAL_EVENT_MAX_ATTEMPTS", _env.integer("SOCIAL_EVENT_MAX_ATTEMPTS", 5, minimum=1)))
 
 
+def event_retention_days() -> int:
+    """Processed and ignored inbound events older than this are deleted daily; pending and failed ones never."""
+    return int(_setting("SOCIAL_EVENT_RETENTION_DAYS", _env.integer("SOCIAL_EVENT_RETENTION_DAYS", 30, minimum=1)))
+
+
 def webchat_messages_per_minute() -> int:
     """Messages one web chat visitor may post per minute; one network address may post five times that."""
     return int(_setting("WEBCHAT_MESSAGES_PER_MINUTE", _env.integer("WEBCHAT_MESSAGES_PER_MINUTE", 20, minimum=1)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from social.services.conversations import conversations_wake_snoozed
 from social.services.inbound import inbound_event_process, inbound_events_requeue_stale
 from social.services.inbound_drain import inbound_events_drain
+from social.services.inbound_retention import inbound_events_purge
 from social.services.outbound import message_deliver, messages_requeue_stale
 
 
@@ -28,3 +29,8 @@ def requeue_stale_events() -> int:
     The same minute also wakes snoozed conversations whose time has come: one sweep, one schedule row.
     """
     return inbound_events_requeue_stale() + messages_requeue_stale() + conversations_wake_snoozed()
+
+
+def purge_inbound_events() -> int:
+    """Daily (migration 0007): delete processed and ignored events past ``SOCIAL_EVENT_RETENTION_DAYS``."""
+    return inbound_events_purge()

@@ -105,6 +105,7 @@ BAD_VALUES = [
     ("EMAIL_PORT", {"EMAIL_PORT": "smtp"}),
     ("EMAIL_USE_SSL", {"EMAIL_USE_TLS": "true", "EMAIL_USE_SSL": "true"}),
     ("LOG_LEVEL", {"LOG_LEVEL": "LOUD"}),
+    ("WEBHOOK_LOG_RETENTION_DAYS", {"WEBHOOK_LOG_RETENTION_DAYS": "0"}),
     ("CSRF_TRUSTED_ORIGINS", {"CSRF_TRUSTED_ORIGINS": "crm.example.com"}),
     ("SECRET_KEY", {"SCRM_PRODUCTION": "true", "ALLOWED_HOSTS": "crm.example.com"}),
     ("SECRET_KEY", {"SCRM_PRODUCTION": "true", "ALLOWED_HOSTS": "crm.example.com", "SECRET_KEY": DEV_SECRET_KEY}),
