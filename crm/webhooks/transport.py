@@ -42,11 +42,18 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
+def pinned_connection(target: Target, *, address: str, timeout: float) -> http.client.HTTPConnection:
+    """An HTTP(S) connection to ``target``'s host that connects to ``address`` (one of the checked
+    ``target.addresses``) whatever DNS answers by then; TLS still verifies the host name. Not yet connected.
+    Listening's feed fetcher uses it too (``social.listening.feeds``)."""
+    connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    return connection_class(target.host, target.port, address=address, timeout=timeout)
+
+
 def post(target: Target, *, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
     """POST ``body``; never raises for network trouble (it is reported in ``Answer.error``)."""
     started = time.monotonic()
-    connection_class = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    connection = connection_class(target.host, target.port, address=target.addresses[0], timeout=timeout)
+    connection = pinned_connection(target, address=target.addresses[0], timeout=timeout)
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()

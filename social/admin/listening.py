@@ -1,4 +1,5 @@
-"""Listening admin: monitors (query validated on save), mentions with the staff actions, feeds, partners, blocks.
+"""Listening admin: monitors (query validated on save), mentions with the staff actions, feeds (address
+checked on save), partners, blocks.
 
 Mention actions take their input from the boxes beside the action menu (sentiment, tag) and call the
 listening services; blocking an author or site also marks their stored mentions irrelevant.
@@ -17,6 +18,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from crm.webhooks.addresses import UnsafeURL, webhook_url_check
 from social import conf as social_conf
 from social.admin.listening_engage import MentionEngageMixin
 from social.crypto import CredentialsUnreadable, mask
@@ -202,9 +204,27 @@ class MentionAdmin(MentionEngageMixin, admin.ModelAdmin):  # type: ignore[type-a
         return form.cleaned_data.get(name) or None
 
 
+class FeedForm(forms.ModelForm):  # type: ignore[type-arg]
+    url = forms.URLField(max_length=1000, assume_scheme="https")
+
+    class Meta:
+        model = Feed
+        fields = ("name", "url", "is_active", "poll_interval_minutes", "next_poll_at")
+
+    def clean_url(self) -> str:
+        # The partner webhooks' address policy: in production https to public addresses only (no SSRF).
+        # Every poll checks again, since what a name resolves to can change.
+        url: str = self.cleaned_data["url"]
+        try:
+            webhook_url_check(url)
+        except UnsafeURL as exc:
+            raise forms.ValidationError(f"This URL cannot be used: {exc}.") from None
+        return url
+
+
 @admin.register(Feed)
 class FeedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    form = FeedForm
     list_display = ("name", "url", "is_active", "status", "last_polled_at", "consecutive_failures", "last_error")
     list_filter = ("status", "is_active")
     search_fields = ("name", "url")

@@ -18,6 +18,8 @@ _FEED_TIMEOUT = _env.integer("LISTENING_FEED_TIMEOUT", 15, minimum=1)
 
 # A feed document above this is refused (recorded as the feed's error) instead of being parsed.
 FEED_MAX_BYTES = 5 * 1024 * 1024
+# Redirects one poll follows (each new URL is checked by the address policy like the first).
+FEED_MAX_REDIRECTS = 5
 # A claimed feed whose poll never reported back (worker died) is due again after this.
 FEED_CLAIM_MINUTES = 10
 # The sweep enqueues at most this many feeds per minute; the rest wait for the next sweep.

@@ -1,10 +1,17 @@
 """RSS/Atom feeds: the minute sweep that enqueues due feeds, and the poll of one feed.
 
-A poll never raises for a feed's own faults (unreachable, HTTP error, not XML, wrong encoding, too large):
-it records them as the feed's ``status`` and ``last_error`` for staff to see, counts consecutive failures
-and backs off (interval × 2^failures, at most × 16). A 304 answer to the conditional GET stores nothing.
-Entries are de-duplicated by id (else link, else a hash of title and text), so a feed repeating old items
-adds nothing.
+A poll never raises for a feed's own faults (unreachable, HTTP error, not XML, wrong encoding, too large,
+an address we may not call): it records them as the feed's ``status`` and ``last_error`` for staff to see,
+counts consecutive failures and backs off (interval × 2^failures, at most × 16). A 304 answer to the
+conditional GET stores nothing. Entries are de-duplicated by id (else link, else a hash of title and text),
+so a feed repeating old items adds nothing.
+
+Feed URLs are entered by staff, so fetching one follows the partner webhooks' address policy
+(``crm.webhooks.addresses``): in production only https, and only hosts whose every address is public, so a
+feed cannot point the server at the internal network (SSRF). The feed's URL and every redirect are checked
+before the request, and the request goes to the address that was checked (``crm.webhooks.transport``'s
+pinned connections), so a DNS answer that changes in between cannot slip through. Outside production
+loopback and private addresses stay allowed (tests, a local feed).
 """
 
 from __future__ import annotations
@@ -12,17 +19,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
+import http.client
 import io
 import logging
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
-import requests
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.html import strip_tags
 
+from crm.webhooks.addresses import Target, UnsafeURL, webhook_target
+from crm.webhooks.transport import pinned_connection
 from social.listening import conf
 from social.listening.classify import current_classifier
 from social.listening.services import MentionInput, blocklist_load, mention_ingest
@@ -33,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "SocialCRM-listening/1.0 (+feed reader)"
 ACCEPT = "application/atom+xml, application/rss+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class FeedProblem(Exception):
@@ -92,25 +103,75 @@ def feed_poll(*, feed_id: int) -> str:
 
 
 def _fetch(feed: Feed) -> tuple[bytes, dict[str, str]] | None:
+    """The body and the (lower-cased) headers, or None for a 304. Redirects are followed by hand, at most
+    ``FEED_MAX_REDIRECTS``, each new URL checked like the first."""
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.last_modified:
         headers["If-Modified-Since"] = feed.last_modified
+    url = feed.url
+    for _hop in range(conf.FEED_MAX_REDIRECTS + 1):
+        status, answer_headers, body = _get(_target(url), headers)
+        if status in REDIRECTS and answer_headers.get("location"):
+            url = urljoin(url, answer_headers["location"])
+            continue
+        if status == 304:
+            return None
+        if status >= 300:
+            raise FeedProblem(f"the server answered HTTP {status}")
+        return body, answer_headers
+    raise FeedProblem(f"more than {conf.FEED_MAX_REDIRECTS} redirects")
+
+
+def _target(url: str) -> Target:
     try:
-        with requests.get(feed.url, headers=headers, timeout=conf.feed_timeout(), stream=True) as response:
-            if response.status_code == 304:
-                return None
-            if response.status_code >= 400:
-                raise FeedProblem(f"the server answered HTTP {response.status_code}")
-            body = b""
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > conf.FEED_MAX_BYTES:
-                    raise FeedProblem(f"the feed is larger than {conf.FEED_MAX_BYTES // (1024 * 1024)} MB")
-            return body, {name.lower(): value for name, value in response.headers.items()}
-    except requests.RequestException as exc:
+        return webhook_target(url)
+    except UnsafeURL as exc:
+        reason = str(exc)
+        # A name that does not resolve is a network fault like a refused connection, not a policy refusal.
+        label = "unreachable" if reason.startswith("cannot resolve") else "refused"
+        raise FeedProblem(f"{label}: {reason}"[:500]) from None
+
+
+def _get(target: Target, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """One GET to a checked address; the body is read only for a 2xx answer."""
+    try:
+        connection = _connect(target)
+    except OSError as exc:
         raise FeedProblem(f"unreachable: {type(exc).__name__}: {exc}"[:500]) from None
+    try:
+        # http.client sends "Accept-Encoding: identity", so the size limit counts what is parsed.
+        connection.request("GET", target.path, headers=headers)
+        response = connection.getresponse()
+        answer_headers = {name.lower(): value for name, value in response.getheaders()}
+        if not 200 <= response.status < 300:
+            return response.status, answer_headers, b""
+        body = bytearray()
+        while chunk := response.read(64 * 1024):
+            body += chunk
+            if len(body) > conf.FEED_MAX_BYTES:
+                raise FeedProblem(f"the feed is larger than {conf.FEED_MAX_BYTES // (1024 * 1024)} MB")
+        return response.status, answer_headers, bytes(body)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise FeedProblem(f"unreachable: {type(exc).__name__}: {exc}"[:500]) from None
+    finally:
+        connection.close()
+
+
+def _connect(target: Target) -> http.client.HTTPConnection:
+    """A connection to the first of the checked addresses that accepts one: like a browser, a host whose
+    IPv6 address cannot be reached from here is still reached over IPv4."""
+    problem = OSError(f"no address for {target.host}")
+    for address in target.addresses:
+        connection = pinned_connection(target, address=address, timeout=conf.feed_timeout())
+        try:
+            connection.connect()
+            return connection
+        except OSError as exc:
+            connection.close()
+            problem = exc
+    raise problem
 
 
 def _parse(body: bytes, headers: dict[str, str]) -> tuple[list[Any], str]:

@@ -1,7 +1,8 @@
 """Fixtures for listening: a feed server on loopback, a partner source with its signing, monitors.
 
-The feed server is a real HTTP server (``ThreadingHTTPServer`` on 127.0.0.1) serving documents set by the
-test, honouring ``If-None-Match`` with a 304 as real servers do, and recording each request's headers.
+The feed server is a real HTTP server (``ThreadingHTTPServer`` on 127.0.0.1, plain or TLS) serving documents
+set by the test, honouring ``If-None-Match`` with a 304 as real servers do, and recording each request's
+headers.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +36,7 @@ class Document:
     status: int = 200
     etag: str = ""
     last_modified: str = ""
+    location: str = ""  # with a 3xx status: a redirect
 
 
 @dataclass
@@ -51,6 +55,14 @@ class FeedServer:
 
 @pytest.fixture
 def feed_server() -> Iterator[FeedServer]:
+    with running_feed_server() as server:
+        yield server
+
+
+@contextmanager
+def running_feed_server(*, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> Iterator[FeedServer]:
+    """A feed server on loopback; with ``tls`` it speaks https, its URL naming ``host`` (which the test
+    resolves to loopback)."""
     server_state = FeedServer()
 
     class Handler(BaseHTTPRequestHandler):
@@ -75,6 +87,8 @@ def feed_server() -> Iterator[FeedServer]:
                 self.send_header("ETag", doc.etag)
             if doc.last_modified:
                 self.send_header("Last-Modified", doc.last_modified)
+            if doc.location:
+                self.send_header("Location", doc.location)
             self.end_headers()
             self.wfile.write(doc.body)
 
@@ -82,9 +96,12 @@ def feed_server() -> Iterator[FeedServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        # The handshake happens in the request's thread, so a client that gives up cannot stall the server.
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
-    server_state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server_state.url = f"{'https' if tls else 'http'}://{host}:{server.server_address[1]}"
     try:
         yield server_state
     finally:

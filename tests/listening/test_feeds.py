@@ -144,7 +144,7 @@ def test_truncated_xml_is_read_as_far_as_it_goes_with_a_warning(
 def test_unreachable_feed(tasks: Any, make_feed: Any, closed_port_url: str) -> None:
     feed = make_feed(closed_port_url)
     poll(tasks, feed)
-    assert feed.status == Feed.Status.ERROR and feed.last_error.startswith("unreachable: ConnectionError")
+    assert feed.status == Feed.Status.ERROR and feed.last_error.startswith("unreachable: ConnectionRefusedError")
 
 
 def test_feed_in_an_unexpected_encoding(tasks: Any, make_feed: Any, feed_server: FeedServer) -> None:
