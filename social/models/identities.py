@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Upper
 
 
 class Identity(models.Model):
@@ -23,6 +24,11 @@ class Identity(models.Model):
         constraints = [
             # Two deliveries from a new sender racing each other must not create two identities.
             models.UniqueConstraint(fields=["channel", "external_id"], name="social_identity_unique_per_channel"),
+        ]
+        indexes = [
+            # A mention's author is matched to a contact by handle, ignoring case (social.listening.services):
+            # ``handle__iexact`` compares UPPER(handle), which this index serves instead of a scan per mention.
+            models.Index(Upper("handle"), name="social_identity_handle_ci_idx"),
         ]
 
     def __str__(self) -> str:
