@@ -496,9 +496,12 @@ def test_companies_interactions_and_orders_export(maria, login, people, acme, ba
     anna, _ = people
     rows = csv_rows(export(client, "csv", [acme.pk], url=COMPANIES))
     assert rows[0]["name"] == "Acme Outdoor" and rows[0]["external_id"] == "C-ACME"
-    call = Interaction.objects.create(kind="call", contact=anna, subject="Intro", occurred_at=timezone.now())
+    call = Interaction.objects.create(
+        kind="call", contact=anna, subject="Intro", occurred_at=timezone.now(), external_id="ERP-CALL-7"
+    )
     rows = csv_rows(export(client, "csv", [call.pk], url="/admin/crm/interaction/"))
     assert (rows[0]["subject"], rows[0]["contact"], rows[0]["kind"]) == ("Intro", "Anna Schmidt", "call")
+    assert rows[0]["external_id"] == "ERP-CALL-7"  # the partner's id, as pushed through the API
     order = order_create(number="H-1", contact=anna, ordered_at=timezone.now(), lines=[LineInput(backpack, 2)])
     response = export(client, "xlsx", [order.pk], url="/admin/crm/order/")
     sheet = load_workbook(io.BytesIO(response.content)).active

@@ -99,8 +99,8 @@ def companies_export(queryset: QuerySet[Company], fmt: str) -> ExportFile:
 
 
 INTERACTION_COLUMNS = (
-    "id", "kind", "direction", "subject", "body", "occurred_at", "duration", "outcome", "staff", "contact_id",
-    "contact", "contact_external_id", "company", "company_external_id", "due_at", "done", "done_at",
+    "id", "external_id", "kind", "direction", "subject", "body", "occurred_at", "duration", "outcome", "staff",
+    "contact_id", "contact", "contact_external_id", "company", "company_external_id", "due_at", "done", "done_at",
 )  # fmt: skip
 
 
@@ -109,7 +109,7 @@ def interactions_export(queryset: QuerySet[Interaction], fmt: str) -> ExportFile
 
     def row(i: Interaction) -> list[Any]:
         return [
-            i.pk, i.kind, i.direction, i.subject, i.body, i.occurred_at, i.duration, i.outcome,
+            i.pk, i.external_id or "", i.kind, i.direction, i.subject, i.body, i.occurred_at, i.duration, i.outcome,
             i.staff.username if i.staff else "", i.contact_id, str(i.contact) if i.contact else "",
             i.contact.external_id if i.contact else "", i.company.name if i.company else "",
             i.company.external_id if i.company else "", i.due_at, i.done, i.done_at,
