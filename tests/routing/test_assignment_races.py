@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from routing.models import AgentProfile, QueueEntry, Team
 from routing.services.agents import agent_set_availability
 from routing.services.assignment import agent_loads, conversation_route_to_team, team_queue_drain
 from social.models import Channel, Conversation
+from tests.helpers.concurrency import run_concurrently
 from tests.helpers.processes import REPO_ROOT, project_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -29,28 +29,6 @@ WORKERS = 6
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises all writers")
-
-
-def run_concurrently(target: Callable[[Any], Any], args: list[Any]) -> list[BaseException]:
-    """Run ``target(arg)`` for every arg in its own thread (own database connection), all released at once."""
-    barrier = threading.Barrier(len(args))
-    errors: list[BaseException] = []
-
-    def worker(arg: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            target(arg)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(arg,)) for arg in args]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
 
 
 def assert_within_capacity(agents: list[AgentProfile]) -> dict[int, int]:

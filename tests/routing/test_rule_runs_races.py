@@ -14,7 +14,7 @@ from routing.models import AgentProfile, RoutingRun, Rule, Team
 from routing.services.assignment import agent_loads
 from routing.services.rules import message_route
 from social.models import Channel, Conversation, Message
-from tests.routing.test_assignment_races import run_concurrently
+from tests.helpers.concurrency import run_concurrently
 from tests.social.conftest import TELEGRAM_TOKEN
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -24,8 +24,8 @@ from social.services.conversations import conversation_set_status, conversation_
 from social.services.outbound import message_reply
 from tests.admin_forms import errors_of, form_data
 from tests.conftest import make_staff
+from tests.helpers.concurrency import run_concurrently
 from tests.routing.conftest import TelegramCustomer
-from tests.routing.test_assignment_races import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from crm.models import Contact
 from social.connectors.base import WebhookRequest
 from social.models import Channel, Identity, InboundEvent, Message
 from social.services.inbound import inbound_event_store
 from social.tasks import process_inbound_event
+from tests.helpers.concurrency import run_concurrently
 from tests.social.conftest import TELEGRAM_TOKEN
 from tests.social.test_telegram import update
 
@@ -24,27 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _postgres_only() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: SQLite serialises all writers")
-
-
-def _run_concurrently(target: Any, args: list[Any]) -> list[BaseException]:
-    barrier = threading.Barrier(len(args))
-    errors: list[BaseException] = []
-
-    def worker(arg: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            target(arg)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(a,)) for a in args]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return errors
 
 
 def _store(channel: Channel, update_id: int) -> int:
@@ -58,7 +37,7 @@ def _store(channel: Channel, update_id: int) -> int:
 def test_same_message_in_two_events_processed_concurrently(make_channel: Any, tasks: Any) -> None:
     channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
     event_ids = [_store(channel, 1), _store(channel, 2)]
-    errors = _run_concurrently(process_inbound_event, event_ids)
+    errors = run_concurrently(process_inbound_event, event_ids)
     assert errors == []
     assert Message.objects.count() == 1 and Identity.objects.count() == 1 and Contact.objects.count() == 1
     assert set(InboundEvent.objects.values_list("status", flat=True)) == {"processed"}
@@ -67,7 +46,7 @@ def test_same_message_in_two_events_processed_concurrently(make_channel: Any, ta
 def test_same_event_processed_by_two_workers(make_channel: Any, tasks: Any) -> None:
     channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
     event_id = _store(channel, 1)
-    errors = _run_concurrently(process_inbound_event, [event_id, event_id])
+    errors = run_concurrently(process_inbound_event, [event_id, event_id])
     assert errors == []
     assert Message.objects.count() == 1
     event = InboundEvent.objects.get()
@@ -76,7 +55,7 @@ def test_same_event_processed_by_two_workers(make_channel: Any, tasks: Any) -> N
 
 def test_same_delivery_stored_concurrently_once(make_channel: Any, tasks: Any) -> None:
     channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
-    errors = _run_concurrently(lambda _: _store(channel, 7), [0, 1, 2])
+    errors = run_concurrently(lambda _: _store(channel, 7), [0, 1, 2])
     assert errors == []
     assert InboundEvent.objects.count() == 1
 
@@ -90,7 +69,7 @@ def test_two_drains_meet_the_same_new_senders(make_channel: Any, tasks: Any) -> 
 
     channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
     ids = [store(channel, n, tg_update(n, 900 + n % 3, n, f"message {n}")) for n in range(1, 13)]
-    errors = _run_concurrently(lambda part: inbound_events_process(event_ids=part), [ids[0::2], ids[1::2]])
+    errors = run_concurrently(lambda part: inbound_events_process(event_ids=part), [ids[0::2], ids[1::2]])
     assert errors == []
     assert Identity.objects.count() == 3 and Contact.objects.count() == 3
     assert Conversation.objects.count() == 3 and Message.objects.count() == 12
