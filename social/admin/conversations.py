@@ -239,7 +239,7 @@ class ConversationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 status=data["status"],
                 snoozed_until=data.get("snoozed_until"),
                 assignee=data.get("assignee"),
-                assignee_changed=data.get("assignee") != stored.assignee,
+                assignee_changed=getattr(data.get("assignee"), "pk", None) != stored.assignee_id,
                 team=data.get("team", ""),
                 priority=data["priority"],
                 labels=data.get("labels", []),

@@ -45,7 +45,7 @@ class ChannelViewSet(SyncReadViewSet):
     filterset_class = ChannelFilter
 
     def get_queryset(self) -> QuerySet[Channel]:
-        return Channel.objects.only(*(f.name for f in Channel._meta.concrete_fields if f.name != "config"))
+        return Channel.objects.defer("config")
 
 
 class IdentitySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -195,6 +195,9 @@ class Connector(ABC):
     receives_webhooks: ClassVar[bool] = True
     # True for a provider that signs the URL it called (Twilio): only then does the webhook rebuild it.
     signs_url: ClassVar[bool] = False
+    # True for a kind that answers in the customer's thread (e-mail): only then does a send read the metadata
+    # of the conversation's latest inbound message (``OutgoingMessage.thread``).
+    answers_in_thread: ClassVar[bool] = False
     fields: ClassVar[tuple[CredentialField, ...]] = ()
     # Values generated once for a new channel (verify tokens, webhook secrets): name -> secret?
     generated: ClassVar[dict[str, bool]] = {}

@@ -86,6 +86,7 @@ class _Form:
 
 class EmailConnector(Connector):
     kind = Channel.Kind.EMAIL
+    answers_in_thread = True
     # Mailgun posts attachments inside the webhook and accepts messages up to 25 MB; base64 and the
     # multipart framing add about a third.
     max_body_bytes = 36 * 1024 * 1024
@@ -318,7 +319,7 @@ def _attachment(name: str, mime_type: str, size: int) -> Attachment:
     return Attachment(type=kind, mime_type=mime_type, name=name[:255], size=size)
 
 
-@functools.lru_cache(maxsize=4)  # verify, event_id and parse read the same body in one request
+@functools.lru_cache(maxsize=1)  # verify, event_id and parse read the same body in one request (up to 36 MB)
 def _form(body: bytes, content_type: str) -> _Form:
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type == "multipart/form-data":

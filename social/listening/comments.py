@@ -18,11 +18,12 @@ from social.models import Channel
 logger = logging.getLogger(__name__)
 
 
-def comment_receive(*, channel: Channel, comment: PublicComment) -> bool:
-    """Store the comment as a mention; False when there is nothing to store (no text, fetch refused).
+def comment_complete(*, channel: Channel, comment: PublicComment) -> PublicComment | None:
+    """The comment with its text, or None when there is nothing to store (no text, fetch refused).
 
-    An Instagram @mention names the comment only: its text is fetched from the Graph API first. A timeout
-    or 5xx there raises ``TransientSendError``, so the stored webhook event is retried later.
+    An Instagram @mention names the comment only: its text is fetched from the Graph API. A timeout or 5xx
+    there raises ``TransientSendError``, so the stored webhook event is retried later. The inbound batch
+    calls this before its transaction, so that no provider call runs while it holds row locks.
     """
     connector = connector_for(channel.kind)
     if not comment.text and connector is not None:
@@ -30,9 +31,16 @@ def comment_receive(*, channel: Channel, comment: PublicComment) -> bool:
             comment = connector.comment_fetch(channel, comment)
         except PermanentSendError as exc:
             logger.warning("channel %s: comment %s cannot be read: %s", channel.pk, comment.comment_id, exc.reason)
-            return False
-    if not comment.text.strip():
+            return None
+    return comment if comment.text.strip() else None
+
+
+def comment_receive(*, channel: Channel, comment: PublicComment) -> bool:
+    """Store the comment as a mention (``comment_complete`` first); False when there is nothing to store."""
+    completed = comment_complete(channel=channel, comment=comment)
+    if completed is None:
         return False
+    comment = completed
     item = MentionInput.build(
         external_id=comment.comment_id,
         text=comment.text,

@@ -139,6 +139,7 @@ def conversation_update(
 
 def conversations_wake_snoozed(*, now: dt.datetime | None = None) -> int:
     """Snoozed conversations whose time has come are open again; returns how many woke up."""
-    return Conversation.objects.filter(
-        status=Conversation.Status.SNOOZED, snoozed_until__lte=now or timezone.now()
-    ).update(status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now or timezone.now())
+    now = now or timezone.now()
+    return Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=now).update(
+        status=Conversation.Status.OPEN, snoozed_until=None, updated_at=now
+    )

@@ -10,6 +10,8 @@ an identity, and merging contacts moves identities and conversations with
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -79,7 +81,14 @@ def sender_details(profile: Profile) -> tuple[str, str]:
 
 
 def sender_identity(
-    *, channel: Channel, external_id: str, contact: Contact, profile: Profile, email: str, phone: str
+    *,
+    channel: Channel,
+    external_id: str,
+    contact: Contact,
+    profile: Profile,
+    email: str,
+    phone: str,
+    seen_at: dt.datetime,
 ) -> Identity:
     """The identity of a new sender, not saved."""
     return Identity(
@@ -91,7 +100,7 @@ def sender_identity(
         avatar_url=profile.avatar_url[:1000],
         phone=phone,
         email=email,
-        last_seen_at=timezone.now(),
+        last_seen_at=seen_at,
     )
 
 
@@ -137,9 +146,14 @@ def identity_resolve(*, channel: Channel, external_id: str, profile: Profile) ->
                     channel=channel, external_id=external_id, profile=profile, email=email, phone=phone
                 )
                 identity = sender_identity(
-                    channel=channel, external_id=external_id, contact=contact, profile=profile, email=email, phone=phone
+                    channel=channel,
+                    external_id=external_id,
+                    contact=contact,
+                    profile=profile,
+                    email=email,
+                    phone=phone,
+                    seen_at=now,
                 )
-                identity.last_seen_at = now
                 identity.save()
                 return identity
         except IntegrityError:

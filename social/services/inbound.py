@@ -110,7 +110,8 @@ def inbound_event_process(*, event_id: int) -> str:
     """Apply one stored event once; returns its final status (or the status it already had).
 
     The drain (``inbound_drain``) processes events in batches; this is the one-event path it falls back
-    to when a batch fails, and the task of events queued one by one."""
+    to when a batch fails (and ``social.tasks.process_inbound_event``, kept for tasks queued before the
+    drain existed)."""
     with transaction.atomic():
         # Counted in its own transaction: a worker killed during step 2 still leaves the attempt behind.
         claimed = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.PENDING).update(

@@ -21,7 +21,8 @@ from django.utils import timezone
 from crm.webhooks.events import webhook_event
 from social import hooks
 from social.connectors import connector_for
-from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, WebhookRequest
+from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, PublicComment, WebhookRequest
+from social.listening.comments import comment_complete
 from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
@@ -41,31 +42,42 @@ class EventFailed(Exception):
 def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
     """Process the pending events among ``event_ids`` (already claimed); returns a count per final status.
 
-    A body that cannot be parsed only marks its own event failed. ``EventFailed`` when applying one event's
-    receipts, echoes or comments raised (a provider outage while fetching a comment, say): the caller
-    records that event's failure and processes the others again. Anything else a write raised propagates
-    (the caller falls back to one event at a time)."""
+    The bodies are parsed, and comments the webhook only named are completed from the provider, before the
+    transaction: no provider call runs while the batch holds row locks. A body that cannot be parsed only
+    marks its own event failed. ``EventFailed`` when one event's comment cannot be fetched now, or applying
+    its receipts, echoes or comments raised: the caller records that event's failure and processes the
+    others again. Anything else a write raised propagates (the caller falls back to one event at a time)."""
     now = timezone.now()
+    events = list(
+        InboundEvent.objects.filter(pk__in=event_ids, status=InboundEvent.Status.PENDING)
+        .order_by("pk")
+        .only("pk", "channel_id", "body", "headers")
+    )
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in={e.channel_id for e in events})}
+    failed: dict[int, str] = {}
+    parsed: dict[int, list[NormalisedEvent]] = {}
+    for event in events:
+        try:
+            parsed[event.pk] = _complete(channels[event.channel_id], _parse(channels[event.channel_id], event))
+        except MalformedPayload as exc:
+            failed[event.pk] = f"MalformedPayload: {exc}"
+        except Exception as exc:
+            raise EventFailed(event.pk) from exc
     with transaction.atomic():
-        events = list(
+        # Locked, and still pending: another worker may have finished one meanwhile (a staff retry).
+        locked = set(
             InboundEvent.objects.select_for_update()
-            .filter(pk__in=event_ids, status=InboundEvent.Status.PENDING)
-            .order_by("pk")
-            .only("pk", "channel_id", "body", "headers")
+            .filter(pk__in=[e.pk for e in events], status=InboundEvent.Status.PENDING)
+            .values_list("pk", flat=True)
         )
-        channels = {c.pk: c for c in Channel.objects.filter(pk__in={e.channel_id for e in events})}
-        failed: dict[int, str] = {}
+        events = [event for event in events if event.pk in locked]
+        failed = {event_id: error for event_id, error in failed.items() if event_id in locked}
         applied: set[int] = set()
         messages: dict[int, list[InboundMessage]] = defaultdict(list)  # channel id -> inbound messages
         others: list[tuple[int, Channel, NormalisedEvent]] = []
         for event in events:
             channel = channels[event.channel_id]
-            try:
-                items = _parse(channel, event)
-            except MalformedPayload as exc:
-                failed[event.pk] = f"MalformedPayload: {exc}"
-                continue
-            for item in items:
+            for item in parsed.get(event.pk, ()):
                 if isinstance(item, InboundMessage) and not item.is_echo:
                     messages[channel.pk].append(item)
                     applied.add(event.pk)
@@ -81,6 +93,20 @@ def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
                 raise EventFailed(event_id) from exc
         counts = _finish(events, applied=applied, failed=failed, now=now)
     return counts
+
+
+def _complete(channel: Channel, items: list[NormalisedEvent]) -> list[NormalisedEvent]:
+    """``items`` with every public comment's text fetched where the webhook only named it; a comment with
+    nothing to store is left out (as ``comment_receive`` would have stored nothing)."""
+    completed: list[NormalisedEvent] = []
+    for item in items:
+        if isinstance(item, PublicComment):
+            comment = comment_complete(channel=channel, comment=item)
+            if comment is not None:
+                completed.append(comment)
+        else:
+            completed.append(item)
+    return completed
 
 
 def _parse(channel: Channel, event: InboundEvent) -> list[NormalisedEvent]:

@@ -177,16 +177,18 @@ def message_deliver(*, message_id: int) -> str:
         message.next_attempt_at = now + dt.timedelta(seconds=conf.http_timeout() * 3)
         message.save(update_fields=["send_attempts", "next_attempt_at", "updated_at"])
         conversation = Conversation.objects.select_related("channel", "identity").get(pk=message.conversation_id)
+        channel = conversation.channel
+        connector = connector_for(channel.kind)
         # Email answers in the customer's thread (In-Reply-To, References, "Re: subject"): hand the
-        # connector what the latest inbound message carried; other connectors ignore it.
+        # connector what the latest inbound message carried. Other kinds have no use for it.
         thread = (
             Message.objects.filter(conversation_id=message.conversation_id, direction=Message.Direction.INBOUND)
             .order_by("-created_at", "-pk")
             .values_list("metadata", flat=True)
             .first()
+            if connector is not None and connector.answers_in_thread
+            else None
         )
-    channel = conversation.channel
-    connector = connector_for(channel.kind)
     outgoing = OutgoingMessage(
         recipient=conversation.identity.external_id if conversation.identity else "",
         text=message.text,

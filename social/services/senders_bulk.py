@@ -115,11 +115,11 @@ def _create(channel: Channel, new: list[tuple[str, Profile, str, str]]) -> dict[
     ContactEmail.objects.bulk_create(emails)
     ContactPhone.objects.bulk_create(phones)
     identities = [
-        sender_identity(channel=channel, external_id=external_id, contact=contact, profile=profile, email=e, phone=p)
+        sender_identity(
+            channel=channel, external_id=external_id, contact=contact, profile=profile, email=e, phone=p, seen_at=now
+        )
         for contact, (external_id, profile, e, p) in zip(contacts, new, strict=True)
     ]
-    for identity in identities:
-        identity.last_seen_at = now
     Identity.objects.bulk_create(identities)
     audit_write(
         [
