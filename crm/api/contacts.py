@@ -15,7 +15,7 @@ from crm.admin.search import search_contacts
 from crm.api.contact_export import contact_rows
 from crm.api.filters import IsoDateTimeFilter
 from crm.api.resources import SyncResourceViewSet, document_resource
-from crm.api.serializers import StrictModelSerializer, TagNamesField
+from crm.api.serializers import StrictModelSerializer, TagNamesField, resolve_external_id
 from crm.models import Company, Contact, ContactConsent, ContactEmail, ContactPhone, Tag, User
 from crm.phones import normalize_phone
 from crm.services.contact_bulk import contacts_bulk_upsert
@@ -73,18 +73,7 @@ class ContactSerializer(StrictModelSerializer):
         return data
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "company_external_id" in attrs:
-            external_id = attrs.pop("company_external_id")
-            company = Company.objects.filter(external_id=external_id).first() if external_id else None
-            if external_id and company is None:
-                raise serializers.ValidationError(
-                    {"company_external_id": [f"No company with external id {external_id!r}."]}
-                )
-            if "company" in attrs and attrs["company"] != company:
-                raise serializers.ValidationError(
-                    {"company": ["Give company or company_external_id, not two different ones."]}
-                )
-            attrs["company"] = company
+        resolve_external_id(attrs, "company", Company)
         return attrs
 
 

@@ -36,6 +36,7 @@ from crm.api.serializers import (
 )
 from crm.models import User
 from crm.services.records import record_soft_delete
+from crm.services.tombstones import tombstone_horizon
 
 BULK_LIMIT = 500
 PROBLEM = OpenApiResponse(ProblemSerializer, description="application/problem+json (RFC 9457)")
@@ -56,10 +57,6 @@ def problems(*codes: int) -> dict[Any, Any]:
 ERRORS = problems(400, 401, 403, 404, 406, 415, 429)
 
 
-def tombstone_retention() -> dt.timedelta:
-    return dt.timedelta(days=settings.API_TOMBSTONE_RETENTION_DAYS)
-
-
 class SyncReadViewSet(PartnerViewSet):
     """Read side of a synced resource: the cursor list and the single record with its ETag."""
 
@@ -69,9 +66,13 @@ class SyncReadViewSet(PartnerViewSet):
         return self.scope_model.objects.all()  # type: ignore[no-any-return]
 
     def with_etag(self, record: Model, *, status_code: int = 200) -> Response:
-        fresh = self.get_queryset().get(pk=record.pk)
-        response = Response(self.get_serializer(fresh).data, status=status_code)
-        response["ETag"] = etag_for(fresh)
+        """The record as stored now (read again: a write's answer shows what was saved) with its ETag."""
+        return self.render(self.get_queryset().get(pk=record.pk), status_code=status_code)
+
+    def render(self, record: Model, *, status_code: int = 200, etag: str | None = None) -> Response:
+        """``record``, already read through ``get_queryset()``, with its ETag; no second read."""
+        response = Response(self.get_serializer(record).data, status=status_code)
+        response["ETag"] = etag or etag_for(record)
         return response
 
     def list(self, request: Request, **url_kwargs: Any) -> Response:
@@ -81,9 +82,10 @@ class SyncReadViewSet(PartnerViewSet):
 
     def retrieve(self, request: Request, pk: str, **url_kwargs: Any) -> Response:
         record = self.get_object()
-        if request.headers.get("If-None-Match") == etag_for(record):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag_for(record)})
-        return self.with_etag(record)
+        etag = etag_for(record)
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return self.render(record, etag=etag)
 
 
 class SyncUpsertViewSet(SyncReadViewSet):
@@ -111,7 +113,7 @@ class SyncUpsertViewSet(SyncReadViewSet):
             record = self.get_queryset().filter(**{self.upsert_key: external_id}).first()
             if record is None:
                 raise exceptions.NotFound(f"No {self.scope_model._meta.verbose_name} with external id {external_id!r}.")
-            return self.with_etag(record)
+            return self.render(record)
         data = self.validated(request)
         if data.get(self.upsert_key, external_id) != external_id:
             raise exceptions.ValidationError({self.upsert_key: ["Differs from the key in the URL."]})
@@ -292,7 +294,7 @@ class SyncResourceViewSet(SyncUpsertViewSet):
 
     @action(detail=False, methods=["get"], url_path="deletions")
     def deletions(self, request: Request) -> Response:
-        horizon = timezone.now() - tombstone_retention()
+        horizon = tombstone_horizon()
         rows = self.scope_model.all_objects.filter(deleted_at__isnull=False, deleted_at__gte=horizon)
         return deletions_page(request, rows.only("id", "external_id", "deleted_at", "merged_into_id"), horizon)
 

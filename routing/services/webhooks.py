@@ -17,9 +17,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from crm.webhooks.delivery import sign
 from routing.models import RuleWebhookCall
 from social import conf
-from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from social.connectors.base import PermanentSendError, SignatureInvalid, TransientSendError, require_secret
 from social.connectors.http import request_json
 from social.services.queue import schedule_on_commit

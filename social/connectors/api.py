@@ -18,6 +18,7 @@ import json
 import time
 from typing import Any
 
+from crm.webhooks.delivery import sign  # one signing scheme for everything partners verify
 from social.connectors.base import (
     Attachment,
     Connector,
@@ -33,7 +34,6 @@ from social.connectors.base import (
     SignatureMissing,
     StatusUpdate,
     WebhookRequest,
-    hmac_hex,
     require_secret,
 )
 from social.connectors.http import request_json
@@ -43,10 +43,6 @@ SIGNATURE_HEADER = "X-SCRM-Signature"
 TIMESTAMP_HEADER = "X-SCRM-Timestamp"
 TOLERANCE_SECONDS = 300
 _STATUSES = {"delivered", "read", "failed", "sent"}
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    return "sha256=" + hmac_hex(secret, f"{timestamp}.".encode() + body)
 
 
 class ApiConnector(Connector):

@@ -30,7 +30,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from crm.webhooks.delivery import sign
+from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from social.connectors.base import SendError
 from social.connectors.http import request_json
 from social.models import Alert, AlertRule, Mention

@@ -26,8 +26,9 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from crm.webhooks.delivery import sign
 from social import conf as social_conf
-from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_SECONDS, sign
+from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_SECONDS
 from social.crypto import CredentialsUnreadable
 from social.listening import conf
 from social.listening.classify import current_classifier
