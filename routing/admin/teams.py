@@ -51,6 +51,15 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
     verbose_name = "member"
     verbose_name_plural = "members"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TeamMembership]:
+        # Each row shows its agent (and the agent's user): joined here, not read per row.
+        return super().get_queryset(request).select_related("agent__user", "team")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "agent":
+            kwargs["queryset"] = AgentProfile.objects.select_related("user")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
 
 class TeamForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import reduce
+from operator import or_
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -208,15 +210,13 @@ def mentions_tag(*, mentions: QuerySet[Mention], tag: str) -> int:
     tag = clean_text(tag, 50)
     if not tag:
         raise ValueError("the tag is empty")
-    added = 0
     with transaction.atomic():
         rows = Mention.objects.filter(pk__in=mentions.values("pk")).select_for_update().only("id", "tags")
-        for mention in rows.order_by("pk"):
-            if tag not in mention.tags:
-                mention.tags = [*mention.tags, tag]
-                mention.save(update_fields=["tags"])
-                added += 1
-    return added
+        changed = [mention for mention in rows.order_by("pk") if tag not in mention.tags]
+        for mention in changed:
+            mention.tags = [*mention.tags, tag]
+        Mention.objects.bulk_update(changed, ["tags"], batch_size=500)
+    return len(changed)
 
 
 def mentions_mark_irrelevant(*, mentions: QuerySet[Mention]) -> int:
@@ -225,28 +225,29 @@ def mentions_mark_irrelevant(*, mentions: QuerySet[Mention]) -> int:
 
 def authors_block(*, handles: Iterable[str], reason: str = "") -> int:
     """Block these handles; their stored mentions are marked irrelevant. Returns how many were marked."""
-    wanted = {normalise_handle(h) for h in handles} - {""}
-    marked = 0
-    with transaction.atomic():
-        for handle in wanted:
-            BlockedAuthor.objects.get_or_create(handle=handle, defaults={"reason": reason})
-            marked += Mention.objects.filter(
-                Q(author_handle__iexact=handle) | Q(author_handle__iexact=f"@{handle}"), is_irrelevant=False
-            ).update(is_irrelevant=True, stats_dirty=True)
-    return marked
+    wanted = sorted({normalise_handle(h) for h in handles} - {""})
+    return _block(
+        BlockedAuthor, "handle", wanted, lambda h: Q(author_handle__iexact=h) | Q(author_handle__iexact=f"@{h}"), reason
+    )
 
 
 def sites_block(*, domains: Iterable[str], reason: str = "") -> int:
     """Block these hosts (and their subdomains); their stored mentions are marked irrelevant."""
-    wanted = {d.strip().lower().removeprefix("www.") for d in domains} - {""}
-    marked = 0
+    wanted = sorted({d.strip().lower().removeprefix("www.") for d in domains} - {""})
+    return _block(BlockedSite, "domain", wanted, lambda d: Q(site=d) | Q(site__endswith=f".{d}"), reason)
+
+
+def _block(model: Any, field: str, values: list[str], matches: Callable[[str], Q], reason: str) -> int:
+    """One block entry per value (created through the model, so it is in the audit trail), then one UPDATE
+    marking every stored mention that matches any of them; returns how many were marked."""
+    if not values:
+        return 0
     with transaction.atomic():
-        for domain in wanted:
-            BlockedSite.objects.get_or_create(domain=domain, defaults={"reason": reason})
-            marked += Mention.objects.filter(
-                Q(site=domain) | Q(site__endswith=f".{domain}"), is_irrelevant=False
-            ).update(is_irrelevant=True, stats_dirty=True)
-    return marked
+        for value in values:
+            model.objects.get_or_create(**{field: value}, defaults={"reason": reason})
+        return Mention.objects.filter(reduce(or_, map(matches, values)), is_irrelevant=False).update(
+            is_irrelevant=True, stats_dirty=True
+        )
 
 
 def source_kind_of(owner: Feed | PartnerSource | Channel) -> str:

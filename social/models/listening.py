@@ -11,6 +11,7 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Upper
 
 from social.crypto import decrypt_json, encrypt_json
 from social.listening.query import QuerySyntaxError, compile_query
@@ -188,8 +189,9 @@ class Mention(models.Model):
         ]
         indexes = [
             models.Index(fields=["posted_at"], name="social_mention_posted_idx"),
-            # Blocking an author marks their earlier mentions irrelevant.
-            models.Index(fields=["author_handle"], name="social_mention_author_idx"),
+            # Blocking an author marks their earlier mentions irrelevant: ``author_handle__iexact`` compares
+            # UPPER(author_handle), which a plain index on the column would not serve.
+            models.Index(Upper("author_handle"), name="social_mention_author_ci_idx"),
             # The stats sweep looks only at dirty rows: a small partial index, not one over millions.
             models.Index(
                 fields=["posted_at"], condition=models.Q(stats_dirty=True), name="social_mention_stats_dirty_idx"
