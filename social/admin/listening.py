@@ -368,6 +368,16 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
             "is_active",
         )
 
+    def clean_webhook_url(self) -> str:
+        # The partner webhooks' address policy (in production https to public addresses only), as feeds have.
+        url: str = self.cleaned_data.get("webhook_url") or ""
+        if url:
+            try:
+                webhook_url_check(url)
+            except UnsafeURL as exc:
+                raise forms.ValidationError(f"This URL cannot be used: {exc}.") from None
+        return url
+
     def clean_email_to(self) -> str:
         raw = self.cleaned_data.get("email_to") or ""
         addresses = [a.strip() for a in raw.split(",") if a.strip()]

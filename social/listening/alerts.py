@@ -30,10 +30,11 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from crm.webhooks.addresses import UnsafeURL, webhook_target
 from crm.webhooks.delivery import sign
+from crm.webhooks.transport import post
+from social import conf
 from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from social.connectors.base import SendError
-from social.connectors.http import request_json
 from social.models import Alert, AlertRule, Mention
 from social.services.queue import enqueue_on_commit, schedule_on_commit
 
@@ -205,18 +206,22 @@ def _post_webhook(alert: Alert, rule: AlertRule, payload: dict[str, object]) -> 
     body = json.dumps(payload).encode()
     timestamp = int(time.time())
     alert.webhook_attempts += 1
+    headers = {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(rule.webhook_secret, body, timestamp),
+    }
+    # The partner webhooks' address policy and transport: in production https to public addresses only,
+    # sent to the address that was checked (no SSRF, no DNS rebinding, no redirects followed).
     try:
-        request_json(
-            rule.webhook_url,
-            raw_body=body,
-            headers={
-                "Content-Type": "application/json",
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(rule.webhook_secret, body, timestamp),
-            },
+        answer = post(webhook_target(rule.webhook_url), body=body, headers=headers, timeout=conf.http_timeout())
+        problem = answer.error or (
+            "" if answer.status is not None and 200 <= answer.status < 300 else f"HTTP {answer.status}"
         )
-    except SendError as exc:
-        alert.last_error = f"webhook attempt {alert.webhook_attempts}: {exc}"[:1000]
+    except UnsafeURL as exc:
+        problem = f"not sent: {exc}"
+    if problem:
+        alert.last_error = f"webhook attempt {alert.webhook_attempts}: {problem}"[:1000]
         if alert.webhook_attempts >= WEBHOOK_MAX_ATTEMPTS:
             alert.webhook_status = Alert.Delivery.FAILED
         else:
@@ -225,7 +230,7 @@ def _post_webhook(alert: Alert, rule: AlertRule, payload: dict[str, object]) -> 
                 "social.listening.tasks.notify_alert", alert.pk, at=timezone.now() + dt.timedelta(seconds=delay)
             )
         alert.save(update_fields=["webhook_status", "webhook_attempts", "last_error"])
-        return f"webhook failed ({exc})"
+        return f"webhook failed ({problem})"
     alert.webhook_status = Alert.Delivery.SENT
     alert.save(update_fields=["webhook_status", "webhook_attempts"])
     return "webhook sent"

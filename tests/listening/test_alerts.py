@@ -189,3 +189,27 @@ def test_staff_define_rules_in_the_admin(ada: Any, login: Any, acme: Monitor) ->
     rule = AlertRule.objects.get()
     assert rule.webhook_secret == HOOK_SECRET and HOOK_SECRET not in rule.webhook_secret_encrypted
     assert client.get("/admin/social/alert/").status_code == 200
+
+
+def test_in_production_alert_webhooks_follow_the_address_policy(
+    ada: Any, login: Any, feed: Feed, acme: Monitor, tasks: Any, fake_provider: FakeProvider, settings: Any
+) -> None:
+    """Like partner webhooks and feeds: https to public addresses only, checked on save and on every send."""
+    settings.PRODUCTION = True
+    page = login(ada).post(
+        "/admin/social/alertrule/add/",
+        {"name": "Internal", "monitor": str(acme.pk), "metric": "volume", "trigger": "fixed", "threshold": "1",
+         "window_minutes": "60", "baseline_windows": "168", "k": "3", "min_mentions": "1",
+         "webhook_url": "https://169.254.169.254/latest", "webhook_secret": HOOK_SECRET, "is_active": "on"},
+    ).content.decode()  # fmt: skip
+    assert "This URL cannot be used" in page and not AlertRule.objects.filter(name="Internal").exists()
+    # A rule stored before (or while not in production) is refused when it sends, and nothing is sent.
+    rule = make_rule(acme, trigger="fixed", threshold=1, email_to="", webhook_url=fake_provider.url + "/hook")
+    rule.set_webhook_secret(HOOK_SECRET)
+    rule.save()
+    post(feed, 5, current_window() + dt.timedelta(seconds=1))
+    evaluate_alerts()
+    tasks.run()
+    alert = Alert.objects.get()
+    assert alert.webhook_status == "pending" and "not sent: use an https:// URL" in alert.last_error
+    assert fake_provider.requests == []
