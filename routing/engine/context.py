@@ -9,7 +9,7 @@ and then answered from compiled calendars.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,11 +173,44 @@ class MessageFacts:
     contact_tags: frozenset[str] | None  # None: not loaded
 
 
+def message_facts_load(message_ids: Sequence[int]) -> dict[int, tuple[int, MessageFacts]]:
+    """Message id -> (conversation id, facts) for the inbound customer messages among ``message_ids``: two
+    queries for any number of messages (in chunks), for the routing task of a batch and the dry run."""
+    from crm.models import Tag
+    from social.models import Message
+
+    rows: list[tuple[int, int, int, str, str, float | None]] = []
+    for start in range(0, len(message_ids), _CHUNK):
+        rows += Message.objects.filter(
+            pk__in=message_ids[start : start + _CHUNK], direction=Message.Direction.INBOUND, is_internal_note=False
+        ).values_list("pk", "conversation_id", "conversation__contact_id", "text", "language", "sentiment")
+    contact_ids = sorted({row[2] for row in rows})
+    tags: dict[int, set[str]] = {contact_id: set() for contact_id in contact_ids}
+    for start in range(0, len(contact_ids), _CHUNK):
+        chunk = contact_ids[start : start + _CHUNK]
+        for contact_id, name in Tag.objects.filter(contacts__in=chunk).values_list("contacts", "name"):
+            if contact_id in tags:
+                tags[contact_id].add(name)
+    return {
+        pk: (conversation_id, MessageFacts(text, language, sentiment, frozenset(tags[contact_id])))
+        for pk, conversation_id, contact_id, text, language, sentiment in rows
+    }
+
+
+_CHUNK = 5000
+
+
 def context_load(
-    *, conversation_id: int, message_id: int | None, event: str, facts: MessageFacts | None = None
+    *,
+    conversation_id: int,
+    message_id: int | None,
+    event: str,
+    facts: MessageFacts | None = None,
+    count_to_message: bool = False,
 ) -> Context:
     """The context of a run on a conversation (and, for message events, the message); four queries, two
-    when ``facts`` (the message and the contact's tags) come preloaded."""
+    when ``facts`` (the message and the contact's tags) come preloaded. ``count_to_message``: the message
+    count as it was when the message arrived (the dry run), not as it is now."""
     from crm.models import Tag
     from social.models import Conversation, Message
 
@@ -207,7 +240,7 @@ def context_load(
         language=(facts.language or "").lower() if facts else "",
         sentiment=facts.sentiment if facts else None,
         first_message=facts is not None and counts["earlier"] == 0,
-        message_count=counts["total"],
+        message_count=counts["earlier"] + 1 if count_to_message and facts is not None else counts["total"],
         channel_id=row["channel_id"],
         channel_kind=row["channel__kind"],
         channel_name=row["channel__name"],

@@ -32,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from routing.engine.actions import PRIORITY_NAMES
-from routing.engine.context import Context, context_load
+from routing.engine.context import Context, context_load, message_facts_load
 from routing.engine.ruleset import RuleSet, ruleset_build
 from routing.engine.templates import render
 from routing.models import AgentProfile, RoutingRun, Rule, SlaPolicy, Team, Trigger
@@ -360,17 +360,21 @@ def _replay(*, since: dt.datetime, until: dt.datetime, rules: Sequence[Rule]) ->
             "channel", "contact", "contact__analysis"
         )
     }
+    facts = message_facts_load([m[0] for m in messages])
     carried: dict[int, dict[str, Any]] = {}  # simulated state per conversation, for its later messages
     by_conversation: dict[int, ConversationDiff] = {}
     for message_id, conversation_id, created_at, text in messages:
         report.messages += 1
         conversation = conversations[conversation_id]
         run = runs.get(message_id)
-        ctx = context_load(conversation_id=conversation_id, message_id=message_id, event="")
+        ctx = context_load(
+            conversation_id=conversation_id,
+            message_id=message_id,
+            event="",
+            facts=facts[message_id][1],
+            count_to_message=True,
+        )
         ctx.now = created_at
-        ctx.message_count = Message.objects.filter(
-            conversation_id=conversation_id, is_internal_note=False, pk__lte=message_id
-        ).count()
         seen = (run.trace.get("context") or {}) if run is not None else {}
         if "status" in seen:
             ctx.status = seen["status"]

@@ -27,10 +27,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from crm.models import Tag
 from routing.engine.actions import ActionFailed, RunState, action_describe, action_run
 from routing.engine.compiler import CompiledRule, explain
-from routing.engine.context import Context, MessageFacts, context_load
+from routing.engine.context import Context, MessageFacts, context_load, message_facts_load
 from routing.engine.ruleset import RuleSet, rule_compile, ruleset
 from routing.models import RoutingRun, RoutingState, Rule, Team, Trigger
 from routing.services.sla import sla_customer_wrote
@@ -191,23 +190,15 @@ def messages_route(*, message_ids: Sequence[int]) -> int:
     """``message_route`` for each of ``message_ids`` in order, each in its own transaction; returns how many
     were routed now. What no rule action changes is read once for all of them: the rule set (its version
     check is two queries), the messages and their contacts' tags."""
-    rows = list(
-        Message.objects.filter(
-            pk__in=message_ids, direction=Message.Direction.INBOUND, is_internal_note=False
-        ).values_list("pk", "conversation_id", "conversation__contact_id", "text", "language", "sentiment")
-    )
-    tags: dict[int, set[str]] = {row[2]: set() for row in rows}
-    for contact_id, name in Tag.objects.filter(contacts__in=list(tags)).values_list("contacts", "name"):
-        tags[contact_id].add(name)
+    found = message_facts_load(message_ids)
     rules = ruleset()
-    found = {row[0]: row for row in rows}
     routed = 0
     for message_id in message_ids:
-        row = found.get(message_id)
-        if row is None:
+        if message_id not in found:
             continue
-        facts = MessageFacts(text=row[3], language=row[4], sentiment=row[5], contact_tags=frozenset(tags[row[2]]))
-        routed += _message_route(message_id=message_id, conversation_id=row[1], rules=rules, facts=facts) is not None
+        conversation_id, facts = found[message_id]
+        run = _message_route(message_id=message_id, conversation_id=conversation_id, rules=rules, facts=facts)
+        routed += run is not None
     return routed
 
 
