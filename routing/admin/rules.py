@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from crm.admin.base import AuditedAdmin
 from crm.models import Contact, ContactAnalysis
+from routing.admin.teams import CommaSeparatedField
 from routing.engine.action_schema import ACTION_TYPES
 from routing.engine.context import Context
 from routing.engine.schema import CONDITION_FIELDS
@@ -75,12 +76,6 @@ class RuleForm(forms.ModelForm):  # type: ignore[type-arg]
         return {} if value in (None, "") else value
 
 
-class CommaList(forms.CharField):
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_python(value) or ""
-        return [item.strip() for item in text.split(",") if item.strip()]
-
-
 class RuleTestForm(forms.Form):
     text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}), max_length=4000)
     channel_kind = forms.ChoiceField(choices=Channel.Kind.choices, initial=Channel.Kind.TELEGRAM)
@@ -90,12 +85,12 @@ class RuleTestForm(forms.Form):
     first_message = forms.BooleanField(required=False, initial=True)
     message_count = forms.IntegerField(min_value=0, initial=1)
     contact_stage = forms.ChoiceField(choices=Contact.Stage.choices, initial=Contact.Stage.LEAD)
-    contact_tags = CommaList(required=False, help_text="Comma-separated.")
+    contact_tags = CommaSeparatedField(required=False, help_text="Comma-separated.")
     rfm_segment = forms.ChoiceField(choices=[("", "—"), *ContactAnalysis.Segment.choices], required=False)
     attributes = forms.JSONField(required=False, help_text='Custom attributes, e.g. {"plan": "gold"}.')
     status = forms.ChoiceField(choices=Conversation.Status.choices, initial=Conversation.Status.OPEN)
     priority = forms.TypedChoiceField(choices=Conversation.Priority.choices, coerce=int, initial=1)
-    labels = CommaList(required=False, help_text="Comma-separated.")
+    labels = CommaSeparatedField(required=False, help_text="Comma-separated.")
     team = forms.ModelChoiceField(Team.objects.all(), required=False, help_text="The conversation's team.")
     at = forms.DateTimeField(required=False, help_text="When (default: now), for business hours and time of day.")
 
@@ -249,11 +244,8 @@ class RoutingRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("=conversation__id",)
     date_hierarchy = "created_at"
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[RoutingRun]:
-        # ``conversation__id__exact`` in the URL (the conversation page's link) filters by conversation.
-        return super().get_queryset(request)
-
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # ``conversation__id__exact`` in the URL (the conversation page's link) filters by conversation.
         return lookup == "conversation__id__exact" or super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
 
     @admin.display(description="events")

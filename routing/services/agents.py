@@ -14,14 +14,6 @@ from social.services.conversations import conversation_assign
 from social.services.queue import enqueue_on_commit
 
 
-def agent_profile_for(*, user: User) -> AgentProfile:
-    """The user's agent profile, created (offline, default capacity) on first use; staff only."""
-    if not user.is_staff:
-        raise ValidationError("Only staff users can be agents.")
-    profile, _ = AgentProfile.objects.get_or_create(user=user)
-    return profile
-
-
 def agent_set_availability(*, agent: AgentProfile, availability: str, actor: User | None) -> AgentProfile:
     """Set ``agent``'s availability (online, away, offline) and stamp when it changed.
 

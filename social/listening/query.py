@@ -238,12 +238,3 @@ def compile_query(source: str) -> Query:
             1,
         )
     return Query(source=source, matches=matcher, trigger_words=frozenset(parser.triggers))
-
-
-def query_error(source: str) -> str:
-    """The syntax error message for ``source``, or "" when it compiles."""
-    try:
-        compile_query(source)
-    except QuerySyntaxError as exc:
-        return exc.message
-    return ""

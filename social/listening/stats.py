@@ -159,12 +159,3 @@ def stats_refresh_dirty() -> int:
     for day in sorted(days):
         stats_day_recompute(day=day)
     return len(days)
-
-
-def stats_for(*, monitor_ids: Iterable[int], start: dt.date, end: dt.date) -> list[MentionDailyStat]:
-    """The stored rows for these monitors from ``start`` to ``end`` inclusive, oldest first."""
-    return list(
-        MentionDailyStat.objects.filter(monitor_id__in=list(monitor_ids), day__gte=start, day__lte=end).order_by(
-            "day", "monitor_id"
-        )
-    )
