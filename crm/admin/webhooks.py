@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from crm.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
-from crm.webhooks.addresses import UnsafeURL, webhook_url_check
+from crm.webhooks.addresses import outbound_url_validate
 from crm.webhooks.events import EVENTS
 from crm.webhooks.secrets import SecretUnreadable, secret_decrypt, secret_mask
 from crm.webhooks.subscriptions import (
@@ -46,10 +46,7 @@ class WebhookSubscriptionForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]
-        try:
-            webhook_url_check(url)
-        except UnsafeURL as exc:
-            raise forms.ValidationError(f"This URL cannot be used: {exc}.") from None
+        outbound_url_validate(url)
         return url
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 
 class UnsafeURL(ValueError):
@@ -80,3 +81,12 @@ def webhook_url_check(url: str) -> None:
         webhook_target(url)
     else:
         _split(url)
+
+
+def outbound_url_validate(url: str) -> None:
+    """``webhook_url_check`` for forms and services: a ``ValidationError`` saying why the URL cannot be
+    used. Partner webhook subscriptions, listening feeds and alert webhooks all take their URLs through it."""
+    try:
+        webhook_url_check(url)
+    except UnsafeURL as exc:
+        raise ValidationError(f"This URL cannot be used: {exc}.") from None

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from crm.models import ApiKey, User, WebhookDelivery, WebhookSubscription
-from crm.webhooks.addresses import UnsafeURL, webhook_url_check
+from crm.webhooks.addresses import outbound_url_validate
 from crm.webhooks.events import EVENTS
 from crm.webhooks.queue import deliver_on_commit
 from crm.webhooks.secrets import secret_encrypt, secret_generate
@@ -20,9 +20,9 @@ from crm.webhooks.secrets import secret_encrypt, secret_generate
 def _clean(url: str, events: Iterable[str]) -> list[str]:
     errors: dict[str, list[str]] = {}
     try:
-        webhook_url_check(url)
-    except UnsafeURL as exc:
-        errors["url"] = [f"This URL cannot be used: {exc}."]
+        outbound_url_validate(url)
+    except ValidationError as exc:
+        errors["url"] = exc.messages
     chosen = sorted(set(events))
     unknown = [e for e in chosen if e not in EVENTS]
     if unknown:

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from crm.webhooks.addresses import UnsafeURL, webhook_url_check
+from crm.webhooks.addresses import outbound_url_validate
 from social import conf as social_conf
 from social.admin.listening_engage import MentionEngageMixin
 from social.crypto import CredentialsUnreadable, mask
@@ -215,10 +215,7 @@ class FeedForm(forms.ModelForm):  # type: ignore[type-arg]
         # The partner webhooks' address policy: in production https to public addresses only (no SSRF).
         # Every poll checks again, since what a name resolves to can change.
         url: str = self.cleaned_data["url"]
-        try:
-            webhook_url_check(url)
-        except UnsafeURL as exc:
-            raise forms.ValidationError(f"This URL cannot be used: {exc}.") from None
+        outbound_url_validate(url)
         return url
 
 
@@ -372,10 +369,7 @@ class AlertRuleForm(forms.ModelForm):  # type: ignore[type-arg]
         # The partner webhooks' address policy (in production https to public addresses only), as feeds have.
         url: str = self.cleaned_data.get("webhook_url") or ""
         if url:
-            try:
-                webhook_url_check(url)
-            except UnsafeURL as exc:
-                raise forms.ValidationError(f"This URL cannot be used: {exc}.") from None
+            outbound_url_validate(url)
         return url
 
     def clean_email_to(self) -> str:
