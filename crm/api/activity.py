@@ -11,13 +11,6 @@ from crm.api.resources import SyncReadViewSet, document_resource
 from crm.models import Tag
 
 
-class SyncFilter(filters.FilterSet):
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-
 class TagSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Tag

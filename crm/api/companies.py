@@ -7,10 +7,10 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers
 
 from crm.admin.search import search_companies
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import SyncFilter, tagged
 from crm.api.resources import SyncResourceViewSet, document_resource
 from crm.api.serializers import StrictModelSerializer, TagNamesField
-from crm.models import Company, Tag, User
+from crm.models import Company, User
 from crm.services.company_writes import company_create, company_update, company_upsert
 
 
@@ -31,11 +31,7 @@ class CompanySerializer(StrictModelSerializer):
         extra_kwargs = {"name": {"required": False}}
 
 
-class CompanyFilter(filters.FilterSet):
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+class CompanyFilter(SyncFilter):
     tag = filters.CharFilter(method="filter_tag", help_text="Tag name (any case)")
     owner = filters.NumberFilter(field_name="owner_id", help_text="Staff member id")
     external_id = filters.CharFilter(field_name="external_id")
@@ -47,8 +43,7 @@ class CompanyFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_tag(self, queryset: QuerySet[Company], name: str, value: str) -> QuerySet[Company]:
-        tag_ids = Tag.objects.filter(name__iexact=value.strip()).values("pk")
-        return queryset.filter(pk__in=Company.tags.through.objects.filter(tag__in=tag_ids).values("company_id"))
+        return tagged(queryset, value)
 
     def filter_domain(self, queryset: QuerySet[Company], name: str, value: str) -> QuerySet[Company]:
         return queryset.filter(domain=value.strip().lower())

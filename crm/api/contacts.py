@@ -13,10 +13,10 @@ from rest_framework.response import Response
 
 from crm.admin.search import search_contacts
 from crm.api.contact_export import contact_rows
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import SyncFilter, tagged
 from crm.api.resources import SyncResourceViewSet, document_resource
 from crm.api.serializers import StrictModelSerializer, TagNamesField, resolve_external_id
-from crm.models import Company, Contact, ContactConsent, ContactEmail, ContactPhone, Tag, User
+from crm.models import Company, Contact, ContactConsent, ContactEmail, ContactPhone, User
 from crm.phones import normalize_phone
 from crm.services.contact_bulk import contacts_bulk_upsert
 from crm.services.contact_writes import contact_create, contact_update, contact_upsert
@@ -77,11 +77,7 @@ class ContactSerializer(StrictModelSerializer):
         return attrs
 
 
-class ContactFilter(filters.FilterSet):
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+class ContactFilter(SyncFilter):
     stage = filters.MultipleChoiceFilter(choices=Contact.Stage.choices)
     tag = filters.CharFilter(method="filter_tag", help_text="Tag name (any case)")
     owner = filters.NumberFilter(field_name="owner_id", help_text="Staff member id")
@@ -97,8 +93,7 @@ class ContactFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_tag(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
-        tag_ids = Tag.objects.filter(name__iexact=value.strip()).values("pk")
-        return queryset.filter(pk__in=Contact.tags.through.objects.filter(tag__in=tag_ids).values("contact_id"))
+        return tagged(queryset, value)
 
     def filter_email(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
         return queryset.filter(pk__in=ContactEmail.objects.filter(email=value.strip().lower()).values("contact_id"))

@@ -14,9 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from crm.api.activity import SyncFilter
 from crm.api.concurrency import check_if_match
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import IsoDateTimeFilter, SyncFilter
 from crm.api.resources import SyncUpsertViewSet, deletions_page, document_resource
 from crm.api.serializers import StrictModelSerializer, resolve_external_id
 from crm.models import Company, Contact, Interaction, InteractionTombstone, User

@@ -10,8 +10,7 @@ from django.db.models import QuerySet
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
-from crm.api.activity import SyncFilter
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import IsoDateTimeFilter, SyncFilter
 from crm.api.resources import SyncUpsertViewSet, document_resource
 from crm.api.serializers import StrictModelSerializer, resolve_external_id
 from crm.models import Company, Contact, Order, OrderLine, Product

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.contacts import ContactSerializer, ContactViewSet
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import UpdatedSinceFilter
 from crm.api.pagination import MAX_LIMIT
 from crm.api.resources import ERRORS, SyncReadViewSet, document_resource
 from crm.models import ApiKey, Segment
@@ -31,11 +31,9 @@ class SegmentSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class SegmentFilter(filters.FilterSet):
+class SegmentFilter(UpdatedSinceFilter):
     kind = filters.ChoiceFilter(choices=Segment.Kind.choices)
     name = filters.CharFilter(field_name="name", lookup_expr="iexact")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
 
     class Meta:
         model = Segment

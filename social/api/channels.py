@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from rest_framework import serializers
 
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import UpdatedSinceFilter
 from crm.api.resources import SyncReadViewSet, document_resource
 from crm.models import Contact
 from social.models import Channel, Identity
@@ -26,12 +26,10 @@ class ChannelSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         read_only_fields = fields
 
 
-class ChannelFilter(filters.FilterSet):
+class ChannelFilter(UpdatedSinceFilter):
     kind = filters.MultipleChoiceFilter(choices=Channel.Kind.choices)
     active = filters.BooleanFilter(field_name="is_active")
     team = filters.CharFilter(field_name="team")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
 
     class Meta:
         model = Channel

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.concurrency import check_if_match
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import SyncFilter
 from crm.api.resources import ERRORS, IDEMPOTENCY_KEY, IF_MATCH, SyncReadViewSet, document_resource, problems
 from crm.api.serializers import StrictModelSerializer
 from crm.models import User
@@ -52,17 +52,13 @@ class ConversationChangeSerializer(StrictModelSerializer):
         fields = ("status", "snoozed_until", "assignee", "team", "priority", "labels")
 
 
-class ConversationFilter(filters.FilterSet):
+class ConversationFilter(SyncFilter):
     channel = filters.NumberFilter(field_name="channel_id")
     status = filters.MultipleChoiceFilter(choices=Conversation.Status.choices)
     assignee = filters.NumberFilter(field_name="assignee_id", help_text="Staff member id")
     unassigned = filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
     team = filters.CharFilter(field_name="team")
     contact = filters.NumberFilter(field_name="contact_id")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Conversation

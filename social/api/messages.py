@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from crm.api.concurrency import etag_for
-from crm.api.filters import IsoDateTimeFilter
+from crm.api.filters import SyncFilter
 from crm.api.problems import Problem
 from crm.api.resources import ERRORS, IDEMPOTENCY_KEY, PROBLEM, SyncReadViewSet, document_resource
 from crm.models import ApiKey, User
@@ -71,15 +71,11 @@ class MessageSendSerializer(serializers.Serializer):  # type: ignore[type-arg]
         return super().to_internal_value(data)
 
 
-class MessageFilter(filters.FilterSet):
+class MessageFilter(SyncFilter):
     conversation = filters.NumberFilter(field_name="conversation_id")
     channel = filters.NumberFilter(field_name="channel_id")
     direction = filters.ChoiceFilter(choices=Message.Direction.choices)
     status = filters.MultipleChoiceFilter(choices=Message.Status.choices)
-    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    updated_after = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
-    updated_before = IsoDateTimeFilter(field_name="updated_at", lookup_expr="lte")
 
     class Meta:
         model = Message
