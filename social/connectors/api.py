@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from crm.webhooks.delivery import sign  # one signing scheme for everything partners verify
@@ -45,6 +46,23 @@ TOLERANCE_SECONDS = 300
 _STATUSES = {"delivered", "read", "failed", "sent"}
 
 
+def signature_check(*, secret: Callable[[], str], body: bytes, given: str, stamp: str) -> None:
+    """Check ``X-SCRM-Signature`` / ``X-SCRM-Timestamp`` the way partners sign (``crm.webhooks.delivery.sign``):
+    ``SignatureMissing`` without them, ``SignatureInvalid`` for a stale time or a wrong signature. ``secret``
+    is asked for only once both headers are there (it may raise, e.g. for unreadable credentials)."""
+    if not given or not stamp:
+        raise SignatureMissing("signature or timestamp header missing")
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise SignatureInvalid("timestamp is not a number") from None
+    if abs(time.time() - timestamp) > TOLERANCE_SECONDS:
+        raise SignatureInvalid("timestamp outside the tolerance")
+    key = secret()
+    if not key or not hmac.compare_digest(given, sign(key, body, timestamp)):
+        raise SignatureInvalid("signature mismatch")
+
+
 class ApiConnector(Connector):
     kind = Channel.Kind.API
     fields = (
@@ -53,18 +71,12 @@ class ApiConnector(Connector):
     )
 
     def verify(self, channel: Channel, request: WebhookRequest) -> None:
-        given = request.header(SIGNATURE_HEADER)
-        stamp = request.header(TIMESTAMP_HEADER)
-        if not given or not stamp:
-            raise SignatureMissing("signature or timestamp header missing")
-        try:
-            timestamp = int(stamp)
-        except ValueError:
-            raise SignatureInvalid("timestamp is not a number") from None
-        if abs(time.time() - timestamp) > TOLERANCE_SECONDS:
-            raise SignatureInvalid("timestamp outside the tolerance")
-        if not hmac.compare_digest(given, sign(require_secret(channel, "signing_secret"), request.body, timestamp)):
-            raise SignatureInvalid("signature mismatch")
+        signature_check(
+            secret=lambda: require_secret(channel, "signing_secret"),
+            body=request.body,
+            given=request.header(SIGNATURE_HEADER),
+            stamp=request.header(TIMESTAMP_HEADER),
+        )
 
     def event_id(self, channel: Channel, request: WebhookRequest) -> str:
         data = _load(request.body)

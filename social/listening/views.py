@@ -13,10 +13,8 @@ batch length (413), database (503).
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -26,9 +24,9 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from crm.webhooks.delivery import sign
 from social import conf as social_conf
-from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, TOLERANCE_SECONDS
+from social.connectors.api import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_check
+from social.connectors.base import SignatureInvalid, SignatureMissing
 from social.crypto import CredentialsUnreadable
 from social.listening import conf
 from social.listening.classify import current_classifier
@@ -48,17 +46,16 @@ def _plain(text: str, status: int) -> HttpResponse:
 
 
 def _signature_problem(request: HttpRequest, secret: str, body: bytes) -> tuple[int, str] | None:
-    given = request.headers.get(SIGNATURE_HEADER, "")
-    stamp = request.headers.get(TIMESTAMP_HEADER, "")
-    if not given or not stamp:
-        return 401, "signature required"
     try:
-        timestamp = int(stamp)
-    except ValueError:
-        return 403, "bad signature"
-    if not secret or abs(time.time() - timestamp) > TOLERANCE_SECONDS:
-        return 403, "bad signature"
-    if not hmac.compare_digest(given, sign(secret, body, timestamp)):
+        signature_check(
+            secret=lambda: secret,
+            body=body,
+            given=request.headers.get(SIGNATURE_HEADER, ""),
+            stamp=request.headers.get(TIMESTAMP_HEADER, ""),
+        )
+    except SignatureMissing:
+        return 401, "signature required"
+    except SignatureInvalid:
         return 403, "bad signature"
     return None
 
