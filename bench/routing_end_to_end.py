@@ -37,10 +37,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -358,10 +360,12 @@ def _profile(count: int, api_base: str) -> None:
     ids = _store_updates(channel, updates)
     size = conf.drain_batch()
     queries = 0
+    statements: Counter[str] = Counter()
 
     def counted(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         nonlocal queries
         queries += 1
+        statements[re.sub(r"\s+", " ", sql)[:90]] += 1
         return execute(sql, params, many, context)
 
     def run(part: list[int]) -> None:
@@ -382,6 +386,9 @@ def _profile(count: int, api_base: str) -> None:
         f"Profile: {len(half):,} events drained and routed in this process: {len(half) / seconds:.0f} msg/s, "
         f"{queries / len(half):.1f} queries/message, CPU {cpu / len(half) * 1000:.2f} ms/message here"
     )
+    print("Statements per message (the most frequent):")
+    for statement, count in statements.most_common(25):
+        print(f"  {count / len(half):5.2f}  {statement}")
     profiler = cProfile.Profile()
     profiler.enable()
     run(ids[len(ids) // 2 :])

@@ -5,7 +5,8 @@ from __future__ import annotations
 from routing.models import AgentProfile, QueueEntry, Team
 from routing.services.agents import agent_release_conversations
 from routing.services.assignment import team_queue_drain
-from routing.services.rules import idle_rules_fire, message_route, messages_route
+from routing.services.routing_batch import messages_route
+from routing.services.rules import idle_rules_fire, message_route
 from routing.services.sla import sla_sweep as sla_sweep_service
 from routing.services.webhooks import rule_webhook_deliver
 
@@ -40,8 +41,8 @@ def route_message(message_id: int) -> int | None:
 
 
 def route_messages(*message_ids: int) -> int:
-    """Run the rules for each stored inbound message, in order (the ones stored together by one drain);
-    each in its own transaction, once. Returns how many were routed now."""
+    """Run the rules for each stored inbound message, in order (the ones stored together by one drain), in
+    one transaction, once. Returns how many were routed now."""
     return messages_route(message_ids=message_ids)
 
 

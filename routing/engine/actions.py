@@ -57,8 +57,11 @@ class RunState:
         return state
 
 
-def _team(team_id: int) -> Team:
-    team = Team.objects.filter(pk=team_id).first()
+def _team(team_id: int, state: RunState) -> Team:
+    teams = state.ctx.teams
+    if team_id not in teams:
+        teams[team_id] = Team.objects.filter(pk=team_id).first()
+    team: Team | None = teams[team_id]
     if team is None:
         raise ActionFailed(f"team #{team_id} no longer exists")
     return team
@@ -66,7 +69,7 @@ def _team(team_id: int) -> Team:
 
 def _current_team(state: RunState, team_id: int | None) -> Team:
     if team_id is not None:
-        return _team(team_id)
+        return _team(team_id, state)
     team = Team.objects.filter(name=state.conversation.team).first() if state.conversation.team else None
     if team is None:
         raise ActionFailed("the conversation has no team: assign a team first (or name one in the action)")
@@ -116,7 +119,7 @@ def _route(state: RunState, team: Team, *, strategy: str | None, agent_id: int |
 
 
 def _assign_team(action: dict[str, Any], state: RunState) -> str:
-    return _route(state, _team(action["team"]), strategy=None, agent_id=None, skills=None)
+    return _route(state, _team(action["team"], state), strategy=None, agent_id=None, skills=None)
 
 
 def _assign_agent(action: dict[str, Any], state: RunState) -> str:
@@ -133,7 +136,7 @@ def _reply(action: dict[str, Any], state: RunState) -> str:
 
 
 def _out_of_office(action: dict[str, Any], state: RunState) -> str:
-    team_name = _team(action["team"]).name if action.get("team") else state.ctx.team
+    team_name = _team(action["team"], state).name if action.get("team") else state.ctx.team
     if state.ctx.is_open(team_name):
         return "skipped: open now"
     routing_state = state.routing_state()
@@ -201,7 +204,7 @@ def _notify_email(action: dict[str, Any], state: RunState) -> str:
     from crm.models import User
 
     if action.get("team"):
-        team = _team(action["team"])
+        team = _team(action["team"], state)
         users = User.objects.filter(agent_profile__memberships__team=team, is_active=True)
         who = f"team {team.name}"
     else:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from routing.engine.text import MAX_TEXT, fold, spaced_words, words
@@ -55,6 +55,8 @@ class Context:
     # Team name → compiled calendar ("" → the default hours); filled by ``calendars_load``.
     calendars: dict[str, Calendar] = field(default_factory=dict)
     calendars_loaded: set[str] = field(default_factory=set)
+    # Teams the actions name, by id: read once per run (or batch of runs, ``routing_batch``).
+    teams: dict[int, Any] = field(default_factory=dict)
     # Answers about the hours, per team name, computed once per run (many rules ask the same question).
     memo: dict[tuple[str, str], Any] = field(default_factory=dict)
     folded: str = field(init=False, default="")
@@ -165,12 +167,14 @@ def calendars_load(ctx: Context, team_names: Iterable[str]) -> None:
 @dataclass(frozen=True)
 class MessageFacts:
     """What a run reads about its message and contact that no rule action changes, loaded for a whole batch
-    of messages at once (``routing.services.rules.messages_route``)."""
+    of messages at once (``routing.services.routing_batch``, the dry run)."""
 
     text: str
     language: str
     sentiment: float | None
     contact_tags: frozenset[str] | None  # None: not loaded
+    # The message's place in its conversation: messages (both directions, no notes) up to and including it.
+    position: int | None = None  # None: not loaded
 
 
 def message_facts_load(message_ids: Sequence[int]) -> dict[int, tuple[int, MessageFacts]]:
@@ -179,11 +183,28 @@ def message_facts_load(message_ids: Sequence[int]) -> dict[int, tuple[int, Messa
     from crm.models import Tag
     from social.models import Message
 
-    rows: list[tuple[int, int, int, str, str, float | None]] = []
+    earlier = (
+        Message.objects.filter(
+            conversation_id=OuterRef("conversation_id"), is_internal_note=False, pk__lte=OuterRef("pk")
+        )
+        .order_by()
+        .values("conversation_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    rows: list[tuple[int, int, int, str, str, float | None, int]] = []
     for start in range(0, len(message_ids), _CHUNK):
-        rows += Message.objects.filter(
-            pk__in=message_ids[start : start + _CHUNK], direction=Message.Direction.INBOUND, is_internal_note=False
-        ).values_list("pk", "conversation_id", "conversation__contact_id", "text", "language", "sentiment")
+        rows += (
+            Message.objects.filter(
+                pk__in=message_ids[start : start + _CHUNK],
+                direction=Message.Direction.INBOUND,
+                is_internal_note=False,
+            )
+            .annotate(position=Subquery(earlier))
+            .values_list(
+                "pk", "conversation_id", "conversation__contact_id", "text", "language", "sentiment", "position"
+            )
+        )
     contact_ids = sorted({row[2] for row in rows})
     tags: dict[int, set[str]] = {contact_id: set() for contact_id in contact_ids}
     for start in range(0, len(contact_ids), _CHUNK):
@@ -192,55 +213,74 @@ def message_facts_load(message_ids: Sequence[int]) -> dict[int, tuple[int, Messa
             if contact_id in tags:
                 tags[contact_id].add(name)
     return {
-        pk: (conversation_id, MessageFacts(text, language, sentiment, frozenset(tags[contact_id])))
-        for pk, conversation_id, contact_id, text, language, sentiment in rows
+        pk: (conversation_id, MessageFacts(text, language, sentiment, frozenset(tags[contact_id]), position))
+        for pk, conversation_id, contact_id, text, language, sentiment, position in rows
     }
 
 
 _CHUNK = 5000
+# What a context reads about a conversation, its channel, contact and assignee: plain values (model instances
+# for five joined tables with deferred fields cost more than the query).
+_ROW_FIELDS = (
+    "id", "channel_id", "status", "priority", "labels", "team", "assignee_id", "assignee__first_name",
+    "assignee__last_name", "assignee__username", "channel__kind", "channel__name", "contact_id",
+    "contact__first_name", "contact__last_name", "contact__stage", "contact__attributes",
+    "contact__preferred_language", "contact__owner_id", "contact__analysis__segment",
+)  # fmt: skip
+
+
+def conversation_rows(conversation_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Conversation id -> the row ``context_from`` reads: one query for any number of conversations."""
+    from social.models import Conversation
+
+    return {row["id"]: row for row in Conversation.objects.filter(pk__in=list(conversation_ids)).values(*_ROW_FIELDS)}
 
 
 def context_load(
-    *,
-    conversation_id: int,
-    message_id: int | None,
-    event: str,
-    facts: MessageFacts | None = None,
-    count_to_message: bool = False,
+    *, conversation_id: int, message_id: int | None, event: str, facts: MessageFacts | None = None
 ) -> Context:
-    """The context of a run on a conversation (and, for message events, the message); four queries, two
-    when ``facts`` (the message and the contact's tags) come preloaded. ``count_to_message``: the message
-    count as it was when the message arrived (the dry run), not as it is now."""
+    """The context of a run on a conversation (and, for message events, the message): at most four queries,
+    one when ``facts`` come preloaded (``message_facts_load``). The message count of a message run is the
+    conversation's messages up to and including that message (as it was when the message arrived, also
+    when the run is late or replayed); of any other run, all its messages now."""
     from crm.models import Tag
     from social.models import Conversation, Message
 
-    # Plain values: model instances for five joined tables with deferred fields cost more than the query.
-    row = Conversation.objects.values(
-        "channel_id", "status", "priority", "labels", "team", "assignee_id", "assignee__first_name",
-        "assignee__last_name", "assignee__username", "channel__kind", "channel__name", "contact_id",
-        "contact__first_name", "contact__last_name", "contact__stage", "contact__attributes",
-        "contact__preferred_language", "contact__owner_id", "contact__analysis__segment",
-    ).get(pk=conversation_id)  # fmt: skip
+    row = Conversation.objects.values(*_ROW_FIELDS).get(pk=conversation_id)
     if facts is None and message_id is not None:
         message = Message.objects.filter(pk=message_id).only("text", "language", "sentiment").first()
         if message is not None:
             facts = MessageFacts(message.text, message.language, message.sentiment, None)
-    tags = facts.contact_tags if facts is not None else None
-    if tags is None:
+    if facts is not None and facts.contact_tags is None:
         tags = frozenset(Tag.objects.filter(contacts=row["contact_id"]).values_list("name", flat=True))
-    counts = Message.objects.filter(conversation_id=conversation_id, is_internal_note=False).aggregate(
-        total=Count("id"), earlier=Count("id", filter=Q(pk__lt=message_id or 0))
-    )
+        facts = replace(facts, contact_tags=tags)
+    if facts is not None and facts.position is None:
+        position = Message.objects.filter(
+            conversation_id=conversation_id, is_internal_note=False, pk__lte=message_id or 0
+        ).count()
+        facts = replace(facts, position=position)
+    ctx = context_from(row, message_id=message_id, facts=facts, event=event)
+    if facts is None:
+        ctx.contact_tags = frozenset(
+            name.casefold() for name in Tag.objects.filter(contacts=row["contact_id"]).values_list("name", flat=True)
+        )
+        ctx.message_count = Message.objects.filter(conversation_id=conversation_id, is_internal_note=False).count()
+    return ctx
+
+
+def context_from(row: dict[str, Any], *, message_id: int | None, facts: MessageFacts | None, event: str) -> Context:
+    """A context from a ``conversation_rows`` row and, for a message run, its loaded facts (no query)."""
     agent_name = f"{row['assignee__first_name'] or ''} {row['assignee__last_name'] or ''}".strip()
+    position = (facts.position or 0) if facts is not None else 0
     return Context(
         event=event,
-        conversation_id=conversation_id,
+        conversation_id=row["id"],
         message_id=message_id,
         text=facts.text if facts else "",
         language=(facts.language or "").lower() if facts else "",
         sentiment=facts.sentiment if facts else None,
-        first_message=facts is not None and counts["earlier"] == 0,
-        message_count=counts["earlier"] + 1 if count_to_message and facts is not None else counts["total"],
+        first_message=facts is not None and position == 1,
+        message_count=position,
         channel_id=row["channel_id"],
         channel_kind=row["channel__kind"],
         channel_name=row["channel__name"],
@@ -248,7 +288,7 @@ def context_load(
         contact_last_name=row["contact__last_name"],
         contact_stage=row["contact__stage"],
         contact_language=(row["contact__preferred_language"] or "").lower(),
-        contact_tags=frozenset(name.casefold() for name in tags),
+        contact_tags=frozenset(name.casefold() for name in (facts.contact_tags or ())) if facts else frozenset(),
         rfm_segment=row["contact__analysis__segment"] or "",
         attributes=dict(row["contact__attributes"] or {}),
         owner_id=row["contact__owner_id"],

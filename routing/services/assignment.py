@@ -101,7 +101,14 @@ def agent_loads(user_ids: Iterable[int], *, excluding: int | None = None) -> dic
 
 
 def _members(team: Team, *, lock: bool) -> list[AgentProfile]:
-    profiles = AgentProfile.objects.filter(memberships__team=team).select_related("user").order_by("pk")
+    """The team's agent profiles with their users, in primary-key order, each with ``last_assigned_at`` (in
+    this team: the round-robin cursor) from the membership row the filter joins."""
+    profiles = (
+        AgentProfile.objects.filter(memberships__team=team)
+        .annotate(last_assigned_at=F("memberships__last_assigned_at"))
+        .select_related("user")
+        .order_by("pk")
+    )
     if lock:
         # ``of=("self",)``: lock the profile rows only, not the users joined for their names.
         profiles = profiles.select_for_update(of=("self",))
@@ -109,22 +116,23 @@ def _members(team: Team, *, lock: bool) -> list[AgentProfile]:
 
 
 def _candidates(
-    *, team: Team, conversation: Conversation, members: Sequence[AgentProfile]
+    *, conversation: Conversation, members: Sequence[AgentProfile]
 ) -> tuple[list[_Candidate], list[_Candidate]]:
-    """(online members with room for this conversation, online members with any overall room)."""
+    """(online members with room for this conversation, online members with any overall room); ``members``
+    as ``_members`` reads them."""
     online = [
         m
         for m in members
         if m.availability == AgentProfile.Availability.ONLINE and m.user.is_active and m.user.is_staff
     ]
     loads = agent_loads([m.user_id for m in online], excluding=conversation.pk) if online else {}
-    rotation = dict(TeamMembership.objects.filter(team=team).values_list("agent_id", "last_assigned_at"))
     kind = conversation.channel.kind
     with_room: list[_Candidate] = []
     any_room: list[_Candidate] = []
     for member in online:
         load = loads.get(member.user_id, Load())
-        candidate = _Candidate(member, load, rotation.get(member.pk), member.capacity_for(kind))
+        rotation = member.last_assigned_at  # type: ignore[attr-defined]  # annotated by _members
+        candidate = _Candidate(member, load, rotation, member.capacity_for(kind))
         if load.total >= member.capacity:
             continue
         any_room.append(candidate)
@@ -203,7 +211,6 @@ def agent_pick(
     strategy: str | None = None,
     skills: Sequence[str] | None = None,
     language: str | None = None,
-    members: Sequence[AgentProfile] | None = None,
 ) -> Pick | None:
     """The online member of ``team`` with room for ``conversation`` that ``strategy`` prefers, or ``None``.
 
@@ -218,13 +225,12 @@ def agent_pick(
       make a team of the agents who have the skill and route to that team); languages compare exactly;
     - sticky: the agent who last served the contact, if online, a member and with room; else least loaded.
 
-    Without ``members`` (locked profiles passed by ``conversation_assign_agent``) the answer is advisory:
-    loads may change before anyone acts on it.
+    The answer is advisory (nothing is locked): loads may change before anyone acts on it;
+    ``conversation_assign_agent`` chooses the same way under the agents' locks.
     """
     chosen = _strategy(strategy, team)
-    if members is None:
-        members = _members(team, lock=False)
-    with_room, _ = _candidates(team=team, conversation=conversation, members=members)
+    members = _members(team, lock=False)
+    with_room, _ = _candidates(conversation=conversation, members=members)
     if not with_room:
         return None
     return _choose(
@@ -277,7 +283,7 @@ def conversation_assign_agent(
                 entry.delete()
             return Outcome(locked, None, queued=False, reason="resolved: not routed")
         members = _members(team, lock=True)
-        with_room, any_room = _candidates(team=team, conversation=locked, members=members)
+        with_room, any_room = _candidates(conversation=locked, members=members)
         if with_room and agent is None and not only_if_queued:
             # Oldest first also against newcomers: read under the team's locks, so a drain in progress
             # and a new conversation cannot both take the place an older conversation is waiting for.
@@ -309,7 +315,9 @@ def conversation_assign_agent(
             pick = Pick(pick.agent, f"named agent; {pick.agent.user.username} has room")
         if pick is None:
             return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent)
-        assigned = conversation_assign(conversation=locked, assignee=pick.agent.user, team=team.name, actor=actor)
+        assigned = conversation_assign(
+            conversation=locked, assignee=pick.agent.user, team=team.name, actor=actor, already_locked=True
+        )
         TeamMembership.objects.filter(team=team, agent=pick.agent).update(last_assigned_at=timezone.now())
         if entry is not None:
             entry.delete()
@@ -326,7 +334,9 @@ def _enqueue(
     agent: AgentProfile | None,
 ) -> Outcome:
     if conversation.assignee_id is not None or conversation.team != team.name:
-        conversation = conversation_assign(conversation=conversation, assignee=None, team=team.name, actor=actor)
+        conversation = conversation_assign(
+            conversation=conversation, assignee=None, team=team.name, actor=actor, already_locked=True
+        )
     if entry is None:
         QueueEntry.objects.create(conversation=conversation, team=team, queued_at=timezone.now())
     elif entry.team_id != team.pk:

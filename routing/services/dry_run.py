@@ -32,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from routing.engine.actions import PRIORITY_NAMES
-from routing.engine.context import Context, context_load, message_facts_load
+from routing.engine.context import Context, context_from, conversation_rows, message_facts_load
 from routing.engine.ruleset import RuleSet, ruleset_build
 from routing.engine.templates import render
 from routing.models import AgentProfile, RoutingRun, Rule, SlaPolicy, Team, Trigger
@@ -292,7 +292,7 @@ def _simulate(action: dict[str, Any], ctx: Context, conversation: Conversation, 
 def _would(
     rules: RuleSet, events: Sequence[str], ctx: Context, conversation: Conversation, look: _Lookups
 ) -> list[str]:
-    """As ``routing.services.rules._evaluate``: each rule is tested on the context as the earlier rules'
+    """As ``routing.services.rules.rules_evaluate``: each rule is tested on the context as the earlier rules'
     actions left it."""
     effects: list[str] = []
     for event in events:
@@ -361,19 +361,14 @@ def _replay(*, since: dt.datetime, until: dt.datetime, rules: Sequence[Rule]) ->
         )
     }
     facts = message_facts_load([m[0] for m in messages])
+    rows = conversation_rows(conversations)
     carried: dict[int, dict[str, Any]] = {}  # simulated state per conversation, for its later messages
     by_conversation: dict[int, ConversationDiff] = {}
     for message_id, conversation_id, created_at, text in messages:
         report.messages += 1
         conversation = conversations[conversation_id]
         run = runs.get(message_id)
-        ctx = context_load(
-            conversation_id=conversation_id,
-            message_id=message_id,
-            event="",
-            facts=facts[message_id][1],
-            count_to_message=True,
-        )
+        ctx = context_from(rows[conversation_id], message_id=message_id, facts=facts[message_id][1], event="")
         ctx.now = created_at
         seen = (run.trace.get("context") or {}) if run is not None else {}
         if "status" in seen:

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from routing.engine.actions import ActionFailed, RunState, action_describe, action_run
 from routing.engine.compiler import CompiledRule, explain
-from routing.engine.context import Context, MessageFacts, context_load, message_facts_load
+from routing.engine.context import Context, MessageFacts, context_load
 from routing.engine.ruleset import RuleSet, rule_compile, ruleset
 from routing.models import RoutingRun, RoutingState, Rule, Team, Trigger
 from routing.services.sla import sla_customer_wrote
@@ -89,7 +89,7 @@ def _reload(state: RunState) -> None:
     state.set_conversation(fresh)
 
 
-def _evaluate(
+def rules_evaluate(
     *,
     rules: RuleSet,
     events: Sequence[str],
@@ -97,7 +97,9 @@ def _evaluate(
     conversation: Conversation,
     run: RoutingRun | None,
     only: frozenset[int] | None = None,
-) -> tuple[dict[str, Any], int, int]:
+) -> tuple[dict[str, Any], int, int, Conversation]:
+    """Run ``events`` through ``rules`` on ``ctx``: (trace, rules matched, actions failed, the conversation
+    as the actions left it)."""
     trace: dict[str, Any] = {"context": _context_summary(ctx), "events": []}
     matched_count = failed_count = 0
     for event in events:
@@ -136,7 +138,7 @@ def _evaluate(
                 record["stopped"] = True
                 break
         trace["events"].append(entry)
-    return trace, matched_count, failed_count
+    return trace, matched_count, failed_count, conversation
 
 
 def _claim(*, conversation_id: int, message_id: int | None, key: str | None) -> RoutingRun | None:
@@ -174,7 +176,7 @@ def _run(
             ctx.now = now
         ctx.sla_kind = sla_kind
         events = events_for(ctx, state, conversation)
-        trace, matched, failed = _evaluate(
+        trace, matched, failed, _ = rules_evaluate(
             rules=rules, events=events, ctx=ctx, conversation=conversation, run=run, only=only
         )
         run.events = events
@@ -184,22 +186,6 @@ def _run(
         run.duration_ms = round((time.perf_counter() - started) * 1000, 2)
         run.save(update_fields=["events", "trace", "rules_matched", "actions_failed", "duration_ms"])
     return run
-
-
-def messages_route(*, message_ids: Sequence[int]) -> int:
-    """``message_route`` for each of ``message_ids`` in order, each in its own transaction; returns how many
-    were routed now. What no rule action changes is read once for all of them: the rule set (its version
-    check is two queries), the messages and their contacts' tags."""
-    found = message_facts_load(message_ids)
-    rules = ruleset()
-    routed = 0
-    for message_id in message_ids:
-        if message_id not in found:
-            continue
-        conversation_id, facts = found[message_id]
-        run = _message_route(message_id=message_id, conversation_id=conversation_id, rules=rules, facts=facts)
-        routed += run is not None
-    return routed
 
 
 def message_route(*, message_id: int, now: dt.datetime | None = None) -> RoutingRun | None:
@@ -215,10 +201,10 @@ def message_route(*, message_id: int, now: dt.datetime | None = None) -> Routing
     )
     if row is None:
         return None
-    return _message_route(message_id=message_id, conversation_id=row, now=now)
+    return message_route_loaded(message_id=message_id, conversation_id=row, now=now)
 
 
-def _message_route(
+def message_route_loaded(
     *,
     message_id: int,
     conversation_id: int,
@@ -226,19 +212,10 @@ def _message_route(
     rules: RuleSet | None = None,
     facts: MessageFacts | None = None,
 ) -> RoutingRun | None:
+    """``message_route`` for a message whose conversation (and, optionally, facts) the caller has read."""
+
     def events_for(ctx: Context, state: RoutingState | None, conversation: Conversation) -> list[str]:
-        events = []
-        if ctx.first_message:
-            events.append(Trigger.CONVERSATION_CREATED.value)
-        if state is not None and state.reopen_pending:
-            if not ctx.first_message:
-                events.append(Trigger.CONVERSATION_REOPENED.value)
-            state.reopen_pending = False
-            state.save(update_fields=["reopen_pending"])
-        # SLA clocks of a policy applied earlier (the conversation is locked): next response, resolution.
-        sla_customer_wrote(conversation=conversation, state=state, message_id=message_id)
-        events.append(Trigger.MESSAGE_RECEIVED.value)
-        return events
+        return message_events(ctx=ctx, state=state, conversation=conversation, message_id=message_id)
 
     return _run(
         conversation_id=conversation_id,
@@ -249,6 +226,26 @@ def _message_route(
         rules=rules,
         facts=facts,
     )
+
+
+def message_events(
+    *, ctx: Context, state: RoutingState | None, conversation: Conversation, message_id: int
+) -> list[str]:
+    """The events of a message run (the conversation locked): ``conversation_created`` for the conversation's
+    first message, ``conversation_reopened`` for the first customer message since it was resolved (the flag
+    is cleared), then ``message_received``; the SLA clocks of a policy applied earlier start."""
+    events = []
+    if ctx.first_message:
+        events.append(Trigger.CONVERSATION_CREATED.value)
+    if state is not None and state.reopen_pending:
+        if not ctx.first_message:
+            events.append(Trigger.CONVERSATION_REOPENED.value)
+        state.reopen_pending = False
+        state.save(update_fields=["reopen_pending"])
+    # SLA clocks of a policy applied earlier (the conversation is locked): next response, resolution.
+    sla_customer_wrote(conversation=conversation, state=state, message_id=message_id)
+    events.append(Trigger.MESSAGE_RECEIVED.value)
+    return events
 
 
 def rules_run(

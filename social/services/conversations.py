@@ -75,20 +75,29 @@ def conversation_set_status(
 
 
 def conversation_assign(
-    *, conversation: Conversation, assignee: User | None, team: str | None = None, actor: User | None = None
+    *,
+    conversation: Conversation,
+    assignee: User | None,
+    team: str | None = None,
+    actor: User | None = None,
+    already_locked: bool = False,
 ) -> Conversation:
+    """Give ``conversation`` to ``assignee`` (``None``: nobody), and to ``team`` when given.
+
+    ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
+    transaction (routing's assignment does), so it is not read again."""
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        previous = locked.assignee_id
-        locked.assignee = assignee
+        row = conversation if already_locked else Conversation.objects.select_for_update().get(pk=conversation.pk)
+        previous = row.assignee_id
+        row.assignee = assignee
         fields = ["assignee", "updated_at"]
-        if team is not None:
-            locked.team = team
+        if team is not None and team != row.team:  # an unchanged team does not recompute the SLA clocks
+            row.team = team
             fields.append("team")
-        locked.save(update_fields=fields)
-        if locked.assignee_id != previous:
-            webhook_event(record=locked, action="assigned")
-    return locked
+        row.save(update_fields=fields)
+        if row.assignee_id != previous:
+            webhook_event(record=row, action="assigned")
+    return row
 
 
 def conversation_update(

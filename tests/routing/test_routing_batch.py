@@ -1,0 +1,160 @@
+"""Routing the messages one drain stored together in one transaction (``routing.services.routing_batch``):
+each message is routed as it would be alone, later messages see what the earlier ones' rules did, the cost
+does not grow per message, and a batch that fails is routed one message at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from routing.engine.ruleset import ruleset
+from routing.models import AgentProfile, RoutingRun, Rule, Team
+from routing.tasks import route_messages
+from social.models import Channel, Conversation, Message
+from tests.routing.conftest import TelegramCustomer, sent_texts
+
+pytestmark = pytest.mark.django_db
+
+
+def contains(*words: str) -> dict[str, Any]:
+    return {"match": "all", "conditions": [{"field": "text", "op": "contains_any", "value": list(words)}]}
+
+
+@pytest.fixture
+def rules(make_rule: Callable[..., Rule], support: Team) -> None:
+    make_rule(
+        "Welcome",
+        trigger="conversation_created",
+        actions=[
+            {"type": "assign_team", "team": support.pk},
+            {"type": "reply", "template": "Hi {contact.first_name}, {agent.name} will answer."},
+        ],
+    )
+    make_rule("Billing", conditions=contains("invoice"), actions=[{"type": "add_labels", "labels": ["billing"]}])
+    make_rule(
+        "Billing follow-up",
+        conditions={"match": "all", "conditions": [
+            {"field": "labels", "op": "has_any", "value": ["billing"]},
+            {"field": "message_count", "op": "gt", "value": 1},
+        ]},
+        actions=[
+            {"type": "set_priority", "priority": "high"},
+            {"type": "reply", "template": "{agent.name} has your invoice question."},
+        ],
+    )  # fmt: skip
+
+
+def stored_batch(tasks: Any) -> tuple[int, ...]:
+    """Drain the pending webhooks (one drain stores them all) and return the routing task's message ids."""
+    tasks.commit()
+    tasks.run(limit=1)
+    ((func, ids),) = tasks.queued
+    assert func == "routing.tasks.route_messages"
+    tasks.queued.clear()
+    return ids
+
+
+def test_a_batch_routes_each_message_as_alone_and_later_ones_see_earlier_effects(
+    rules: None,
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+    fake_provider: Any,
+) -> None:
+    make_agent("alice", team=support, capacity=5)
+    make_agent("bob", team=support, capacity=5)
+    tom, ann = TelegramCustomer(telegram), TelegramCustomer(telegram, user_id=5151, first_name="Ann")
+    tom.writes("where is my invoice?")
+    ann.writes("hello")
+    tom.writes("any news?")
+    ids = stored_batch(tasks)
+    assert len(ids) == 3
+
+    assert route_messages(*ids) == 3
+    tasks.run()
+
+    runs = {run.message.text: run for run in RoutingRun.objects.select_related("message")}
+    assert runs["where is my invoice?"].events == ["conversation_created", "message_received"]
+    assert runs["hello"].events == ["conversation_created", "message_received"]
+    assert runs["any news?"].events == ["message_received"]
+    # The follow-up rule saw the label the first message's rule set, and the message's place (2).
+    assert runs["any news?"].trace["context"]["labels"] == ["billing"]
+    assert runs["any news?"].trace["context"]["message_count"] == 2
+    toms = Conversation.objects.get(contact__first_name="Tom")
+    anns = Conversation.objects.get(contact__first_name="Ann")
+    assert (toms.labels, toms.priority, toms.team) == (["billing"], 2, "Support")
+    assert (anns.labels, anns.priority, anns.team) == ([], 1, "Support")
+    # Least loaded: Tom's went to alice, so Ann's went to bob; the second reply names Tom's agent.
+    assert (toms.assignee.username, anns.assignee.username) == ("alice", "bob")
+    assert sorted(sent_texts(fake_provider)) == sorted(
+        ["Hi Tom, alice will answer.", "Hi Ann, bob will answer.", "alice has your invoice question."]
+    )
+    assert all(run.actions_failed == 0 for run in runs.values())
+
+
+def test_a_batch_routed_again_routes_nothing(rules: None, tom: TelegramCustomer, support: Team, tasks: Any) -> None:
+    tom.writes("hello")
+    tom.writes("thanks")
+    ids = stored_batch(tasks)
+    assert route_messages(*ids) == 2
+    assert route_messages(*ids) == 0  # the task again: a retry, or a second worker
+    tasks.commit()
+    assert RoutingRun.objects.count() == 2
+    assert Message.objects.filter(direction="out").count() == 1  # one welcome, once
+
+
+def test_the_queries_of_a_batch_do_not_grow_with_its_messages(
+    make_rule: Callable[..., Rule], telegram: Channel, tasks: Any
+) -> None:
+    no_match = {"match": "all", "conditions": [{"field": "contact_tags", "op": "has_any", "value": ["vip"]}]}
+    make_rule("VIP", conditions=no_match, actions=[{"type": "add_labels", "labels": ["vip"]}])
+
+    def queries_for(customers: list[TelegramCustomer], each: int) -> int:
+        for _ in range(each):
+            for customer in customers:
+                customer.writes("hello")
+        ids = stored_batch(tasks)
+        assert len(ids) == len(customers) * each
+        ruleset()  # compiled outside the measurement
+        with CaptureQueriesContext(connection) as captured:
+            assert route_messages(*ids) == len(ids)
+        return len(captured.captured_queries)
+
+    few = queries_for([TelegramCustomer(telegram, user_id=1)], 1)
+    many = queries_for([TelegramCustomer(telegram, user_id=n) for n in range(2, 8)], 3)
+    assert many == few
+
+
+def test_a_failing_batch_is_routed_one_message_at_a_time(
+    rules: None,
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+    fake_provider: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    make_agent("alice", team=support, capacity=5)
+    tom, ann = TelegramCustomer(telegram), TelegramCustomer(telegram, user_id=5151, first_name="Ann")
+    tom.writes("where is my invoice?")
+    ann.writes("hello")
+    ids = stored_batch(tasks)
+
+    def connection_lost(*_args: Any) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    # The traces' write fails after every rule ran: the batch's replies and assignments are rolled back with it.
+    monkeypatch.setattr("routing.services.routing_batch.update_rows", connection_lost)
+    assert route_messages(*ids) == 2
+    tasks.run()
+
+    assert "routing them one by one" in caplog.text
+    assert RoutingRun.objects.count() == 2
+    assert Conversation.objects.filter(assignee__username="alice").count() == 2
+    assert sorted(sent_texts(fake_provider)) == ["Hi Ann, alice will answer.", "Hi Tom, alice will answer."]
