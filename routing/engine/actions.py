@@ -131,7 +131,8 @@ def _assign_agent(action: dict[str, Any], state: RunState) -> str:
 
 def _reply(action: dict[str, Any], state: RunState) -> str:
     text = render(action["template"], state.ctx.template_values())
-    message = message_reply(conversation=state.conversation, text=text, user=None)
+    # The run holds the conversation's lock and ``state.conversation`` is the row as it stands.
+    message = message_reply(conversation=state.conversation, text=text, user=None, already_locked=True)
     return f"reply queued (message #{message.pk}): {text[:200]}"
 
 
@@ -147,7 +148,8 @@ def _out_of_office(action: dict[str, Any], state: RunState) -> str:
     text = render(
         action["template"], {**state.ctx.template_values(), "next_opening": state.ctx.next_opening_text(team_name)}
     )
-    message = message_reply(conversation=state.conversation, text=text, user=None)
+    # The run holds the conversation's lock and ``state.conversation`` is the row as it stands.
+    message = message_reply(conversation=state.conversation, text=text, user=None, already_locked=True)
     # One reply per closed period: the period ends at the next opening (a calendar that never opens again: a year).
     routing_state.ooo_replied_until = state.ctx.next_opening(team_name) or now + dt.timedelta(days=366)
     routing_state.save(update_fields=["ooo_replied_until"])

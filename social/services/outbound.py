@@ -73,9 +73,10 @@ def _queue(
     attachments: list[dict[str, Any]],
     template: dict[str, Any] | None,
     metadata: dict[str, str] | None = None,
+    already_locked: bool = False,
 ) -> Message:
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        locked = conversation if already_locked else Conversation.objects.select_for_update().get(pk=conversation.pk)
         now = timezone.now()
         message = Message.objects.create(
             conversation=locked,
@@ -100,13 +101,28 @@ def _queue(
 
 
 def message_reply(
-    *, conversation: Conversation, text: str, user: User | None, attachments: list[dict[str, Any]] | None = None
+    *,
+    conversation: Conversation,
+    text: str,
+    user: User | None,
+    attachments: list[dict[str, Any]] | None = None,
+    already_locked: bool = False,
 ) -> Message:
-    """Queue a reply to the contact (``user`` None: a bot/system reply). Raises ``ReplyRefused``."""
+    """Queue a reply to the contact (``user`` None: a bot/system reply). Raises ``ReplyRefused``.
+
+    ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
+    transaction (a routing run), so it is not read again; its ``last_message_at`` is updated in place."""
     if not text.strip() and not attachments:
         raise ReplyRefused("Write a message or attach a file.")
     _check_can_send(conversation, template=False)
-    return _queue(conversation=conversation, user=user, text=text, attachments=attachments or [], template=None)
+    return _queue(
+        conversation=conversation,
+        user=user,
+        text=text,
+        attachments=attachments or [],
+        template=None,
+        already_locked=already_locked,
+    )
 
 
 def comment_reply_queue(
