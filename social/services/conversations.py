@@ -51,11 +51,14 @@ def conversation_set_status(
     snoozed_until: dt.datetime | None = None,
     actor: User | None = None,
 ) -> Conversation:
-    """Move a conversation to ``status``; resolving stamps ``resolved_at``, snoozing needs a time."""
+    """Move a conversation to ``status``; resolving stamps ``resolved_at``, snoozing needs a time to wake up,
+    in the future (the admin form, the API and routing's "set status" action all come through here)."""
     if status not in Conversation.Status.values:
         raise ValidationError({"status": f"{status!r} is not a conversation status"})
     if status == Conversation.Status.SNOOZED and snoozed_until is None:
         raise ValidationError({"snoozed_until": "Snoozing needs a time to wake up."})
+    if status == Conversation.Status.SNOOZED and snoozed_until is not None and snoozed_until <= timezone.now():
+        raise ValidationError({"snoozed_until": "The wake-up time must be in the future."})
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
         was_resolved = locked.status == Conversation.Status.RESOLVED

@@ -81,6 +81,11 @@ def test_partner_filters_and_changes_conversations(
         == "assignee"
     )
     problem(desk.patch(f"/api/v1/conversations/{first.pk}/", {"status": "snoozed"}, format="json"), 400)
+    past = {"status": "snoozed", "snoozed_until": (timezone.now() - dt.timedelta(minutes=5)).isoformat()}
+    refused = problem(desk.patch(f"/api/v1/conversations/{first.pk}/", past, format="json"), 400)
+    assert [(e["field"], e["message"]) for e in refused["errors"]] == [
+        ("snoozed_until", "The wake-up time must be in the future.")
+    ]
     problem(desk.patch(f"/api/v1/conversations/{first.pk}/", {"colour": "red"}, format="json"), 400)
     first.refresh_from_db()
     assert (first.status, first.priority) == ("resolved", 3)

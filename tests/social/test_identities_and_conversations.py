@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -48,7 +49,14 @@ def test_snoozed_needs_a_time_and_wakes_on_a_message(telegram: Channel, tasks: A
     conversation = Conversation.objects.get()
     with pytest.raises(ValidationError):
         conversation_set_status(conversation=conversation, status="snoozed")
-    conversation_set_status(conversation=conversation, status="snoozed", snoozed_until=timezone.now())
+    with pytest.raises(ValidationError) as refused:  # any caller: the admin, the API, a rule
+        conversation_set_status(conversation=conversation, status="snoozed", snoozed_until=timezone.now())
+    assert refused.value.message_dict == {"snoozed_until": ["The wake-up time must be in the future."]}
+    conversation.refresh_from_db()
+    assert conversation.status == "open"
+    conversation_set_status(
+        conversation=conversation, status="snoozed", snoozed_until=timezone.now() + dt.timedelta(hours=1)
+    )
     deliver(telegram, tasks, 2, 2)
     conversation.refresh_from_db()
     assert conversation.status == "open" and conversation.snoozed_until is None
