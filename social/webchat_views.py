@@ -37,6 +37,7 @@ from social import conf
 from social.connectors.base import SignatureInvalid, SignatureMissing
 from social.connectors.webchat import new_visitor_id, origin_allowed, visitor_from_token, visitor_token
 from social.models import Channel
+from social.services.channels import channel_for_webhook
 from social.services.webchat import webchat_message_post, webchat_thread
 
 security_log = logging.getLogger("django.security.social")
@@ -106,11 +107,12 @@ def widget_endpoint(methods: tuple[str, ...]) -> Callable[[Handler], Callable[..
 
 def _dispatch(request: HttpRequest, key: str, handler: Handler, methods: tuple[str, ...]) -> HttpResponse:
     try:
-        channel = Channel.objects.filter(webhook_key=key, kind=Channel.Kind.WEBCHAT, is_active=True).first()
+        # The webhooks' per-process channel cache: a widget polls every second or two.
+        channel = channel_for_webhook(key)
     except DatabaseError:
         logger.exception("web chat: database unavailable while looking up the channel")
         return _error("temporarily unavailable", 503)
-    if channel is None:
+    if channel is None or channel.kind != Channel.Kind.WEBCHAT:
         return _error("unknown chat", 404)
     origin = request.headers.get("Origin", "")
     if not origin_allowed(channel, origin):
