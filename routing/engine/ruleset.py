@@ -7,7 +7,7 @@ queries) and returns the cached ``RuleSet`` when it is unchanged, so a message n
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,19 +103,20 @@ class RuleSet:
                 found |= hit
         return frozenset(found)
 
-    def matching(self, trigger: str, ctx: Context) -> list[CompiledRule]:
-        """The rules of ``trigger`` that match ``ctx``, in order, up to the first one that stops processing."""
+    def matching(self, trigger: str, ctx: Context) -> Iterator[CompiledRule]:
+        """The rules of ``trigger`` that match ``ctx``, in order, up to the first one that stops processing.
+
+        Lazily: each rule is tested when the caller asks for the next one, so a caller that applies a rule's
+        actions to ``ctx`` before asking (the dry run) tests the later rules on the context as they left it."""
         rules = self.by_trigger.get(trigger, ())
         candidates = self.candidates(trigger, ctx)
         positions = sorted(candidates) if candidates is not None else range(len(rules))
-        matched = []
         for position in positions:
             rule = rules[position]
             if rule.test(ctx):
-                matched.append(rule)
+                yield rule
                 if rule.stop:
-                    break
-        return matched
+                    return
 
 
 _lock = threading.Lock()

@@ -297,14 +297,9 @@ def _would(
     effects: list[str] = []
     for event in events:
         ctx.event = event
-        candidates = rules.candidates(event, ctx)
-        for position, rule in enumerate(rules.rules_for(event)):
-            if (candidates is not None and position not in candidates) or not rule.test(ctx):
-                continue
+        for rule in rules.matching(event, ctx):
             for action in rule.actions:
                 effects.extend(_simulate(action, ctx, conversation, look))
-            if rule.stop:
-                break
     return effects
 
 
