@@ -1,23 +1,25 @@
-"""Routing the messages one drain stored together, in one transaction (the ``route_messages`` task).
+"""Routing the messages one drain stored together, a few transactions per batch (the ``route_messages`` task).
 
 Routed one by one (``rules.message_route``), a message costs about fifteen queries before any rule acts:
 the conversation's lock, the run's claim in a savepoint, its routing state, the context, the trace. Here
-that work is done once for the batch:
+that work is shared by the messages of a transaction:
 
 1. The messages, their place in their conversations and their contacts' tags (``message_facts_load``: two
    queries); the rule set (its version check).
-2. One transaction. Every conversation of the batch is locked at once, in primary-key order: the lock
-   order of ``routing.services.assignment`` is conversations before agents, and a batch takes all of its
-   conversations before any action locks an agent, so two batches (or a batch and a queue drain) cannot
-   deadlock. The runs already recorded are skipped (one query; a task run twice routes nothing twice) and
-   the others are claimed with one insert; the routing states and the conversations' rows are read with
-   one query each.
+2. A transaction takes up to ``MESSAGES_PER_TRANSACTION`` messages. It locks all their conversations at
+   once, in primary-key order: the lock order of ``routing.services.assignment`` is conversations before
+   agents, and a transaction takes all of its conversations before any action locks an agent, so two
+   batches (or a batch and a queue drain) cannot deadlock. The runs already recorded are skipped (one
+   query: a task run twice routes nothing twice); the routing states and the conversations' rows are read
+   with one query each.
 3. Each message in order, exactly as ``message_route`` does it: events, rules, each action in its own
    savepoint. A later message of the same conversation sees the conversation as the earlier ones left it.
-4. The traces are written with one update.
+   The transaction ends early once its rules ran ``ACTIONS_PER_TRANSACTION`` actions; the next one
+   carries on.
+4. The runs are written with one insert (a run an action refers to, before that action).
 
-Anything failing outside an action's savepoint (a lost connection, a deadlock) rolls the whole batch back;
-each message is then routed on its own, so one bad message cannot hold the others back.
+Anything failing outside an action's savepoint (a lost connection, a deadlock) rolls the transaction back;
+its messages are then routed one at a time, so one bad message cannot hold the others back.
 """
 
 from __future__ import annotations
@@ -49,21 +51,36 @@ def messages_route(*, message_ids: Sequence[int]) -> int:
     found = message_facts_load(message_ids)
     rules = ruleset()
     batch = [(message_id, *found[message_id]) for message_id in dict.fromkeys(message_ids) if message_id in found]
-    if not batch:
-        return 0
-    try:
-        return _route_together(batch, rules)
-    except Exception:
-        logger.exception("routing: a batch of %d messages failed; routing them one by one", len(batch))
     routed = 0
-    for message_id, conversation_id, facts in batch:
-        run = message_route_loaded(message_id=message_id, conversation_id=conversation_id, rules=rules, facts=facts)
-        routed += run is not None
+    while batch:
+        try:
+            consumed, routed_now = _route_together(batch[:MESSAGES_PER_TRANSACTION], rules)
+        except Exception:
+            consumed = min(len(batch), MESSAGES_PER_TRANSACTION)
+            logger.exception("routing: a batch of %d messages failed; routing them one by one", consumed)
+            routed_now = 0
+            for message_id, conversation_id, facts in batch[:consumed]:
+                run = message_route_loaded(
+                    message_id=message_id, conversation_id=conversation_id, rules=rules, facts=facts
+                )
+                routed_now += run is not None
+        routed += routed_now
+        batch = batch[consumed:]
     return routed
 
 
-def _route_together(batch: list[tuple[int, int, MessageFacts]], rules: RuleSet) -> int:
-    conversation_ids = sorted({conversation_id for _, conversation_id, _ in batch})
+# One transaction routes at most this many messages, and ends early once its rules ran this many actions.
+# Each action runs in a savepoint (and the services it calls open their own): PostgreSQL keeps the first 64
+# subtransactions of a transaction in shared memory, and past that every other session's snapshot has to
+# look them up on disk ("subtransaction overflow"), which slows the whole database down.
+MESSAGES_PER_TRANSACTION = 50
+ACTIONS_PER_TRANSACTION = 15
+
+
+def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet) -> tuple[int, int]:
+    """Route the messages of ``window`` in one transaction, in order, until ``ACTIONS_PER_TRANSACTION``;
+    returns (how many of ``window`` are done, how many were routed now)."""
+    conversation_ids = sorted({conversation_id for _, conversation_id, _ in window})
     with transaction.atomic():
         conversations = {
             conversation.pk: conversation
@@ -72,14 +89,19 @@ def _route_together(batch: list[tuple[int, int, MessageFacts]], rules: RuleSet) 
             .filter(pk__in=conversation_ids)
             .order_by("pk")
         }
-        keys = {message_id: f"message:{message_id}" for message_id, _, _ in batch}
+        keys = {message_id: f"message:{message_id}" for message_id, _, _ in window}
         routed_before = set(RoutingRun.objects.filter(key__in=list(keys.values())).values_list("key", flat=True))
-        todo = [item for item in batch if item[1] in conversations and keys[item[0]] not in routed_before]
-        runs = [
-            RoutingRun(conversation_id=conv_id, message_id=message_id, key=keys[message_id])
-            for message_id, conv_id, _ in todo
+        todo = [
+            (position, item)
+            for position, item in enumerate(window)
+            if item[1] in conversations and keys[item[0]] not in routed_before
         ]
-        insert_rows(runs)
+        # Written at the end (or before an action that refers to it, ``rules.RUN_FIRST``): the conversations'
+        # locks keep any other worker from routing these messages meanwhile, the unique key backs them up.
+        runs = [
+            RoutingRun(conversation_id=conversation_id, message_id=message_id, key=keys[message_id])
+            for _, (message_id, conversation_id, _) in todo
+        ]
         states = {
             state.conversation_id: state for state in RoutingState.objects.filter(conversation_id__in=conversation_ids)
         }
@@ -88,8 +110,9 @@ def _route_together(batch: list[tuple[int, int, MessageFacts]], rules: RuleSet) 
         calendars: dict[str, Calendar] = {}
         calendars_loaded: set[str] = set()
         teams: dict[int, Any] = {}
-        later = Counter(conversation_id for _, conversation_id, _ in todo)
-        for (message_id, conversation_id, facts), run in zip(todo, runs, strict=True):
+        later = Counter(conversation_id for _, (_, conversation_id, _) in todo)
+        done, actions = 0, 0
+        for (_, (message_id, conversation_id, facts)), run in zip(todo, runs, strict=True):
             started = time.perf_counter()
             ctx = context_from(rows[conversation_id], message_id=message_id, facts=facts, event="")
             ctx.calendars, ctx.calendars_loaded, ctx.teams = calendars, calendars_loaded, teams
@@ -102,6 +125,10 @@ def _route_together(batch: list[tuple[int, int, MessageFacts]], rules: RuleSet) 
             )
             run.events = events
             run.duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            done += 1
+            actions += _actions_run(run.trace)
+            if actions >= ACTIONS_PER_TRANSACTION:
+                break
             later[conversation_id] -= 1
             if run.rules_matched and later[conversation_id]:
                 # The conversation as the actions left it is what its next message in the batch sees.
@@ -110,8 +137,15 @@ def _route_together(batch: list[tuple[int, int, MessageFacts]], rules: RuleSet) 
                 state = RoutingState.objects.filter(conversation_id=conversation_id).first()
                 if state is not None:
                     states[conversation_id] = state
-        update_rows(runs, _TRACE_FIELDS)
-    return len(runs)
+        written_early = [run for run in runs[:done] if run.pk is not None]
+        insert_rows([run for run in runs[:done] if run.pk is None])
+        update_rows(written_early, _TRACE_FIELDS)
+    consumed = todo[done][0] if done < len(todo) else len(window)
+    return consumed, done
+
+
+def _actions_run(trace: dict[str, Any]) -> int:
+    return sum(len(rule.get("actions", ())) for event in trace["events"] for rule in event["rules"])
 
 
 def _carry(row: dict[str, Any], conversation: Conversation, *, agent_name: str) -> None:

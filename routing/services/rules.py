@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 # Rules that did not match are listed in the trace up to this many per event (the rest are counted): a
 # thousand non-matching rules would make an unreadable trace and a large row.
 TRACE_UNMATCHED = 30
+# Actions whose records refer to the run (a partner webhook call): a run not written yet (a batch writes its
+# runs at the end, ``routing_batch``) is written before they run.
+RUN_FIRST = frozenset({"webhook"})
 
 
 def _context_summary(ctx: Context) -> dict[str, Any]:
@@ -66,6 +69,8 @@ def _run_actions(rule: CompiledRule, state: RunState) -> tuple[list[dict[str, An
     results: list[dict[str, Any]] = []
     failed = 0
     for action in rule.actions:
+        if action["type"] in RUN_FIRST and state.run is not None and state.run.pk is None:
+            state.run.save()  # before the savepoint: a failing action must not take the run with it
         try:
             with transaction.atomic():
                 outcome = action_run(action, state)

@@ -58,7 +58,14 @@ def stored_batch(tasks: Any) -> tuple[int, ...]:
     return ids
 
 
+@pytest.mark.parametrize(
+    "per_transaction",
+    [(50, 15), (2, 1)],
+    ids=["one transaction", "a transaction per message or per action"],
+)
 def test_a_batch_routes_each_message_as_alone_and_later_ones_see_earlier_effects(
+    per_transaction: tuple[int, int],
+    monkeypatch: pytest.MonkeyPatch,
     rules: None,
     telegram: Channel,
     make_agent: Callable[..., AgentProfile],
@@ -74,6 +81,8 @@ def test_a_batch_routes_each_message_as_alone_and_later_ones_see_earlier_effects
     tom.writes("any news?")
     ids = stored_batch(tasks)
     assert len(ids) == 3
+    monkeypatch.setattr("routing.services.routing_batch.MESSAGES_PER_TRANSACTION", per_transaction[0])
+    monkeypatch.setattr("routing.services.routing_batch.ACTIONS_PER_TRANSACTION", per_transaction[1])
 
     assert route_messages(*ids) == 3
     tasks.run()

@@ -155,6 +155,9 @@ def test_partner_webhook_is_signed_and_sent_from_a_task(
     tasks.run()
     call = RuleWebhookCall.objects.get()
     assert call.status == "sent" and call.attempts == 1
+    run = RoutingRun.objects.get()  # written before the action that refers to it, its trace at the end
+    received = next(event for event in run.trace["events"] if event["event"] == "message_received")
+    assert call.run_id == run.pk and received["rules"][0]["actions"][0]["ok"] is True
     request = next(r for r in fake_provider.requests if r.path == "/erp")
     body = request.json()
     assert body["type"] == "routing_event" and body["event"] == "message_received"
