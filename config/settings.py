@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.health.HealthzMiddleware",  # before sessions: /healthz must answer 503, not 500, with the DB down
+    # Answers /webhooks/<key>/ itself: provider POSTs carry no session, user or CSRF token and write no audited
+    # row, so none of the middleware below runs for them (social/middleware.py). What they need goes above.
+    "social.middleware.WebhookMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -4,11 +4,17 @@ Order of checks, each answered without touching later steps: size (413), channel
 signature on the raw body (401 missing / 403 wrong, logged to ``django.security.social``), body shape
 (400), then the durable insert of the raw event (503 when the database is unavailable, so the provider
 retries). The answer goes out as soon as the event is committed; processing happens in a task.
+
+``social.middleware.WebhookMiddleware`` calls this view before the session, auth, CSRF and audit middleware,
+which have nothing to do for a provider's POST; the body is parsed once (``Connector.parse``: the delivery's
+id and its events), and the headers are read straight from the WSGI environ.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
@@ -39,6 +45,16 @@ def signed_url(request: HttpRequest) -> str:
         if proto and host:
             return f"{proto}://{host}{request.get_full_path()}"
     return request.build_absolute_uri()
+
+
+def webhook_headers(meta: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers by lower-cased name, read from the WSGI environ in one pass (what
+    ``request.headers`` holds, without building its case-insensitive mapping first)."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in meta.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):  # the two headers WSGI passes without the HTTP_ prefix
+        if key in meta:
+            headers[key.replace("_", "-").lower()] = meta[key]
+    return headers
 
 
 @csrf_exempt
@@ -72,8 +88,8 @@ def webhook(request: HttpRequest, key: str) -> HttpResponse:
             return _plain("body too large", 413)
         hook = WebhookRequest(
             body=body,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            query=request.GET.dict(),
+            headers=webhook_headers(request.META),
+            query=request.GET.dict() if request.META.get("QUERY_STRING") else {},
             url=signed_url(request) if connector.signs_url else "",
             method="POST",
         )
@@ -92,11 +108,10 @@ def webhook(request: HttpRequest, key: str) -> HttpResponse:
                 401 if isinstance(exc, SignatureMissing) else 403,
             )
         try:
-            event_id = connector.event_id(channel, hook)
-            connector.parse(channel, hook)  # refuse unreadable bodies now, while the provider can see it
+            delivery = connector.parse(channel, hook)  # refuse unreadable bodies now, while the provider can see it
         except MalformedPayload as exc:
             return _plain(f"malformed body: {exc}", 400)
-        inbound_event_store(channel=channel, request=hook, provider_event_id=event_id)
+        inbound_event_store(channel=channel, request=hook, provider_event_id=delivery.event_id)
     except CredentialsUnreadable:
         logger.exception(
             "webhook: channel %s credentials cannot be decrypted (CHANNEL_SECRETS_KEY changed?)", channel.pk

@@ -24,6 +24,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -78,14 +79,13 @@ class ApiConnector(Connector):
             stamp=request.header(TIMESTAMP_HEADER),
         )
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
         data = _load(request.body)
         if not isinstance(data.get("id"), str) or not data["id"]:
             raise MalformedPayload("id missing")
-        return str(data["id"])[:255]
+        return Delivery(event_id=str(data["id"])[:255], events=self._events(data))
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        data = _load(request.body)
+    def _events(self, data: dict[str, Any]) -> list[NormalisedEvent]:
         if data.get("type") == "message":
             user, message = data.get("user"), data.get("message")
             if (

@@ -5,12 +5,13 @@ A connector is stateless; everything channel-specific comes from the ``Channel``
 1. ``handshake``: answer a provider's subscription check (Meta's GET), or ``None`` when there is none.
 2. ``verify``: check the signature of a webhook request on its raw body; raise ``SignatureMissing`` or
    ``SignatureInvalid``.
-3. ``event_id``: the provider's id of the delivery, for de-duplication of the stored raw event.
-4. ``parse``: turn a stored request into ``InboundMessage`` / ``StatusUpdate`` / ``PublicComment`` events
-   (anything else is left out, so the event ends as ignored); raise ``MalformedPayload`` for a body that
-   cannot be read.
-5. ``ack``: the answer the provider expects (Twilio wants TwiML).
-6. ``send``: deliver an ``OutgoingMessage``; raise ``TransientSendError`` (retry later) or
+3. ``parse``: read a request's body once into a ``Delivery``: the provider's id of the delivery (for
+   de-duplication of the stored raw event; ``body_digest`` where the provider gives none) and its
+   ``InboundMessage`` / ``StatusUpdate`` / ``PublicComment`` events (anything else is left out, so the event
+   ends as ignored); raise ``MalformedPayload`` for a body that cannot be read. The webhook parses before
+   it answers (a bad body gets its 400 while the provider can see it), processing parses the stored body.
+4. ``ack``: the answer the provider expects (Twilio wants TwiML).
+5. ``send``: deliver an ``OutgoingMessage``; raise ``TransientSendError`` (retry later) or
    ``PermanentSendError`` (give up, show the reason).
 """
 
@@ -153,6 +154,14 @@ NormalisedEvent = InboundMessage | StatusUpdate | PublicComment
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One webhook body, read: the provider's id of the delivery and the normalised events it carries."""
+
+    event_id: str
+    events: list[NormalisedEvent]
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     recipient: str  # the identity's external id
     text: str = ""
@@ -210,11 +219,8 @@ class Connector(ABC):
     @abstractmethod
     def verify(self, channel: Channel, request: WebhookRequest) -> None: ...
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
-        return "sha256:" + hashlib.sha256(request.body).hexdigest()
-
     @abstractmethod
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]: ...
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery: ...
 
     def ack(self) -> HttpResponse:
         return JsonResponse({"ok": True})
@@ -233,6 +239,11 @@ class Connector(ABC):
         return channel.setting("api_base", self.default_api_base).rstrip("/")
 
     default_api_base: ClassVar[str] = ""
+
+
+def body_digest(body: bytes) -> str:
+    """The delivery id of a provider that gives none (Meta batches): a redelivered body is the same body."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def hmac_hex(secret: str, payload: bytes, algorithm: str = "sha256") -> str:

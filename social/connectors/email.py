@@ -44,6 +44,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -125,14 +126,14 @@ class EmailConnector(Connector):
         if not hmac.compare_digest(given.lower(), expected):
             raise SignatureInvalid("signature mismatch")
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
-        token = _form(request.body, request.header("content-type")).get("token")
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
+        form = _form(request.body, request.header("content-type"))
+        token = form.get("token")
         if not token:
             raise MalformedPayload("token missing")
-        return f"mailgun:{token}"[:255]
+        return Delivery(event_id=f"mailgun:{token}"[:255], events=self._events(form))
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        form = _form(request.body, request.header("content-type"))
+    def _events(self, form: _Form) -> list[NormalisedEvent]:
         headers = _headers(form.get("message-headers"))
         name, address = parseaddr(form.get("from") or headers.get("from", ""))
         address = address.strip().lower()

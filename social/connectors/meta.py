@@ -32,6 +32,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -41,6 +42,7 @@ from social.connectors.base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
+    body_digest,
     check_prefixed_signature,
     from_timestamp,
     hmac_hex,
@@ -108,8 +110,11 @@ class MessengerConnector(Connector):
     def verify(self, channel: Channel, request: WebhookRequest) -> None:
         meta_verify_signature(channel, request)
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        data = load_object(request.body)
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
+        data = load_object(request.body)  # batches have no id of their own: the body's hash is theirs
+        return Delivery(event_id=body_digest(request.body), events=self._events(channel, data))
+
+    def _events(self, channel: Channel, data: dict[str, Any]) -> list[NormalisedEvent]:
         if data.get("object") != self.webhook_object:
             return []
         events: list[NormalisedEvent] = []

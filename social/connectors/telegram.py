@@ -16,6 +16,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -57,14 +58,13 @@ class TelegramConnector(Connector):
         if not expected or not hmac.compare_digest(given, expected):
             raise SignatureInvalid("secret token mismatch")
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
         update = _load(request.body)
         if not isinstance(update.get("update_id"), int):
             raise MalformedPayload("update_id missing")
-        return f"update:{update['update_id']}"
+        return Delivery(event_id=f"update:{update['update_id']}", events=self._events(update))
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        update = _load(request.body)
+    def _events(self, update: dict[str, Any]) -> list[NormalisedEvent]:
         message = update.get("message")
         if not isinstance(message, dict):
             return []  # edited_message, callback_query, my_chat_member, …: stored and ignored

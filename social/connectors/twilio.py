@@ -24,6 +24,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -90,17 +91,15 @@ class TwilioSmsConnector(Connector):
                 return
         raise SignatureInvalid(f"signature mismatch for {request.url}")
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
         form = dict(_form(request.body))
         sid = form.get("MessageSid") or form.get("SmsSid")
         if not sid:
             raise MalformedPayload("MessageSid missing")
         status = form.get("MessageStatus")
-        return f"{sid}:{status}" if status else sid
+        return Delivery(event_id=f"{sid}:{status}" if status else sid, events=self._events(form, sid))
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        form = dict(_form(request.body))
-        sid = form.get("MessageSid") or form.get("SmsSid", "")
+    def _events(self, form: dict[str, str], sid: str) -> list[NormalisedEvent]:
         if "MessageStatus" in form:
             mapped = _STATUSES.get(form["MessageStatus"])
             if mapped is None:

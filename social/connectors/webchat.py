@@ -30,9 +30,9 @@ from django.core import signing
 from social.connectors.base import (
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
-    NormalisedEvent,
     OutgoingMessage,
     Profile,
     SendResult,
@@ -128,28 +128,24 @@ class WebchatConnector(Connector):
         # The widget endpoints check token and origin themselves; nothing else may vouch for a visitor id.
         raise SignatureMissing("web chat messages are accepted only from the widget endpoints")
 
-    def event_id(self, channel: Channel, request: WebhookRequest) -> str:
-        visitor_id, message_id, _ = _read(request.body)
-        return visitor_message_id(visitor_id, message_id)
-
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
         visitor_id, message_id, data = _read(request.body)
         profile = data.get("profile")
         if not isinstance(profile, dict):
             profile = {}
-        return [
-            InboundMessage(
-                external_user_id=visitor_id,
-                provider_message_id=visitor_message_id(visitor_id, message_id),
-                text=str(data["message"].get("text", "")),
-                sent_at=from_timestamp(data.get("sent_at")),
-                profile=Profile(
-                    name=str(profile.get("name", "")),
-                    email=str(profile.get("email", "")),
-                    contact_details_verified=False,  # typed into a form by whoever is at the keyboard
-                ),
-            )
-        ]
+        provider_message_id = visitor_message_id(visitor_id, message_id)
+        message = InboundMessage(
+            external_user_id=visitor_id,
+            provider_message_id=provider_message_id,
+            text=str(data["message"].get("text", "")),
+            sent_at=from_timestamp(data.get("sent_at")),
+            profile=Profile(
+                name=str(profile.get("name", "")),
+                email=str(profile.get("email", "")),
+                contact_details_verified=False,  # typed into a form by whoever is at the keyboard
+            ),
+        )
+        return Delivery(event_id=provider_message_id, events=[message])
 
     def send(self, channel: Channel, message: OutgoingMessage) -> SendResult:
         # Nothing to deliver: the visitor's widget polls for sent replies, found by this id's prefix.

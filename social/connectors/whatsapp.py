@@ -20,6 +20,7 @@ from social.connectors.base import (
     Attachment,
     Connector,
     CredentialField,
+    Delivery,
     InboundMessage,
     MalformedPayload,
     NormalisedEvent,
@@ -29,6 +30,7 @@ from social.connectors.base import (
     SendResult,
     StatusUpdate,
     WebhookRequest,
+    body_digest,
     from_timestamp,
 )
 from social.connectors.http import request_json
@@ -63,8 +65,11 @@ class WhatsAppConnector(Connector):
     def verify(self, channel: Channel, request: WebhookRequest) -> None:
         meta_verify_signature(channel, request)
 
-    def parse(self, channel: Channel, request: WebhookRequest) -> list[NormalisedEvent]:
-        data = load_object(request.body)
+    def parse(self, channel: Channel, request: WebhookRequest) -> Delivery:
+        data = load_object(request.body)  # batches have no id of their own: the body's hash is theirs
+        return Delivery(event_id=body_digest(request.body), events=self._events(data))
+
+    def _events(self, data: dict[str, Any]) -> list[NormalisedEvent]:
         if data.get("object") != "whatsapp_business_account":
             return []
         events: list[NormalisedEvent] = []

@@ -134,7 +134,7 @@ def inbound_event_process_claimed(*, event_id: int) -> str:
             if connector is None:
                 raise MalformedPayload(f"no connector for {channel.kind}")
             stored = WebhookRequest(body=bytes(event.body), headers=dict(event.headers))
-            applied = [inbound_item_apply(channel, item) for item in connector.parse(channel, stored)]
+            applied = [inbound_item_apply(channel, item) for item in connector.parse(channel, stored).events]
             event.status = InboundEvent.Status.PROCESSED if any(applied) else InboundEvent.Status.IGNORED
             event.processed_at = timezone.now()
             event.error = ""

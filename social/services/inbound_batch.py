@@ -113,7 +113,7 @@ def _parse(channel: Channel, event: InboundEvent) -> list[NormalisedEvent]:
     connector = connector_for(channel.kind)
     if connector is None:
         raise MalformedPayload(f"no connector for {channel.kind}")
-    return connector.parse(channel, WebhookRequest(body=bytes(event.body), headers=dict(event.headers)))
+    return connector.parse(channel, WebhookRequest(body=bytes(event.body), headers=dict(event.headers))).events
 
 
 def _finish(

@@ -43,7 +43,16 @@ def test_body_over_one_mebibyte_is_413(telegram: Channel) -> None:
     assert InboundEvent.objects.count() == 0
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"message": {}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"message": {}}',
+        b'{"edited_message": {"text": "x"}}',
+        b'{"update_id": 5, "message": {}}',
+    ],
+)
 def test_malformed_body_is_400(telegram: Channel, body: bytes) -> None:
     assert post_json(Client(), telegram, body, **signed(telegram)).status_code == 400
     assert InboundEvent.objects.count() == 0
