@@ -31,5 +31,12 @@ class WebhookMiddleware:
             key = path[len(_PATH_PREFIX) : -1]
             if key and "/" not in key:  # what the route's <str:key> matches
                 request.get_host()  # refuses a host outside ALLOWED_HOSTS, as CommonMiddleware would
-                return webhook(request, key)
+                return with_length(webhook(request, key))
         return self.get_response(request)
+
+
+def with_length(response: HttpResponse) -> HttpResponse:
+    """Set ``Content-Length`` as CommonMiddleware does (without it the server answers in chunks)."""
+    if not response.streaming and not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    return response

@@ -29,6 +29,7 @@ def test_webhook_is_answered_before_the_session_and_audit_middleware(
     assert "Cookie" not in response.get("Vary", "")  # the session was not opened
     assert "X-Frame-Options" not in response  # XFrameOptionsMiddleware did not run either
     assert response["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware, before it, did
+    assert response["Content-Length"] == str(len(response.content))  # as CommonMiddleware sets it: not chunked
 
 
 def test_a_host_outside_allowed_hosts_is_refused(telegram: Channel) -> None:
