@@ -231,7 +231,7 @@ def messages(request: HttpRequest, channel: Channel) -> HttpResponse:
             validate_email(email)
         except ValidationError:
             raise BadRequest("email: enter a valid address, or leave it empty") from None
-    _event, created = webchat_message_post(
+    _event_id, created = webchat_message_post(
         channel=channel, visitor_id=visitor_id, message_id=message_id, text=text, name=name, email=email
     )
     return JsonResponse({"id": message_id, "stored": True, "duplicate": not created}, status=202)

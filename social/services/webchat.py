@@ -17,7 +17,7 @@ from django.db.models import Min
 
 from social.connectors.base import WebhookRequest
 from social.connectors.webchat import message_body, visitor_message_id
-from social.models import Channel, Identity, InboundEvent, Message
+from social.models import Channel, Identity, Message
 from social.services.inbound import inbound_event_store
 
 THREAD_PAGE = 200
@@ -26,8 +26,8 @@ _VISIBLE = (Message.Status.RECEIVED, Message.Status.SENT, Message.Status.DELIVER
 
 def webchat_message_post(
     *, channel: Channel, visitor_id: str, message_id: str, text: str, name: str = "", email: str = ""
-) -> tuple[InboundEvent, bool]:
-    """Store the visitor's message durably for the worker; returns (event, created)."""
+) -> tuple[int, bool]:
+    """Store the visitor's message durably for the worker; returns (the event's id, created)."""
     body = message_body(
         visitor_id=visitor_id, message_id=message_id, text=text, name=name, email=email, sent_at=time.time()
     )

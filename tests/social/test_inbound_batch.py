@@ -48,10 +48,10 @@ def tg_update(update_id: int, chat: int, message_id: int, text: str, **extra: An
 
 def store(channel: Channel, update_id: int, body: dict[str, Any] | bytes) -> int:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    event, _ = inbound_event_store(
+    event_id, _ = inbound_event_store(
         channel=channel, request=WebhookRequest(body=raw, headers={}), provider_event_id=f"update:{update_id}"
     )
-    return event.pk
+    return event_id
 
 
 @pytest.fixture

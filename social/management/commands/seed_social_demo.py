@@ -50,7 +50,7 @@ class Command(BaseCommand):
         for name, email, texts in VISITORS:
             visitor = new_visitor_id()
             for number, text in enumerate(texts, start=1):
-                event, _created = webchat_message_post(
+                event_id, _created = webchat_message_post(
                     channel=channel,
                     visitor_id=visitor,
                     message_id=f"demo-{number:04d}",
@@ -59,7 +59,7 @@ class Command(BaseCommand):
                     email=email,
                 )
                 # Processed now so the inbox is full when the page opens; the worker finds it done.
-                inbound_event_process(event_id=event.pk)
+                inbound_event_process(event_id=event_id)
                 messages += 1
         self.stdout.write(
             f"Social demo loaded: channel “{DEMO_CHANNEL}”, {len(VISITORS)} conversations, {messages} messages. "
