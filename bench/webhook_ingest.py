@@ -8,9 +8,13 @@ Steps:
 
 1. Refuse SQLite; migrate the database (and create the cache table); forget the channels, messages and
    contacts of earlier runs (channels named ``bench: webhook …``); create the baseline's table.
-2. Baseline: gunicorn (``--web-workers`` 4 gthread workers x ``--web-threads`` 4 threads, app preloaded, on a
+2. Baselines: gunicorn (``--web-workers`` 4 gthread workers x ``--web-threads`` 4 threads, app preloaded, on a
    free loopback port) serving ``bench.baseline_settings`` (the project's settings with another URL conf),
-   whose one view inserts the request body as one row. The load generator (asyncio, raw HTTP/1.1, one
+   whose one view inserts the request body as one row; and the same view answered before the session,
+   auth, CSRF and audit middleware (``bench.baseline_bare_settings``), where ``social.middleware`` answers
+   the webhooks. The verdict compares with the first (the project's stack, as the bench always has); the
+   second ratio says how much the webhook's own work (signature, parsing, de-duplication key, indexes) costs
+   beyond a bare insert. The load generator (asyncio, raw HTTP/1.1, one
    keep-alive connection per concurrent client, requests built before the clock starts) sends ``--warmup``
    untimed requests, then ``--requests`` timed ones over ``--connections`` connections.
 3. Ingest, once per broker in ``--brokers``: gunicorn serving the project (``config.wsgi``) with the task
@@ -92,6 +96,7 @@ from social.services.channels import channel_create  # noqa: E402
 
 CHANNEL_PREFIX = "bench: webhook "
 BASELINE_TABLE = "bench_baseline_hit"
+BARE_BASELINE_TABLE = "bench_baseline_hit_bare"  # bench.baseline_bare_settings
 BASELINE_PATH = "/bench/hit/"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 RUN_LOCK = 0x5C_4B_E7C4  # PostgreSQL advisory lock key: one run per database at a time
@@ -246,10 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cursor.execute("ANALYZE")  # fresh planner statistics, also where autovacuum is off
     _forget_bench_channels()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} "
-            "(id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
-        )
+        for table in (BASELINE_TABLE, BARE_BASELINE_TABLE):
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
+            )
 
     print(f"Database: PostgreSQL {connection.settings_dict['NAME']!r} ({_server_version()})")
     print(
@@ -292,7 +298,7 @@ def _ingest_phase(args: argparse.Namespace, brokers: list[str], log_dir: Path, v
     then the webhook on each broker), so that other work on the machine weighs on all of them alike."""
     ok = True
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {BASELINE_TABLE}")
+        cursor.execute(f"TRUNCATE {BASELINE_TABLE}, {BARE_BASELINE_TABLE}")
     updates = [_update(i, chat=100_000 + i % 997, message_id=i) for i in range(1, args.warmup + args.requests + 1)]
     bodies = [json.dumps(update).encode() for update in updates]  # before the clock starts
     targets: list[_Target] = []
@@ -302,6 +308,11 @@ def _ingest_phase(args: argparse.Namespace, brokers: list[str], log_dir: Path, v
         )
         requests = [_request(web.port, BASELINE_PATH, body, {}) for body in bodies]
         targets.append(_Target(label="baseline: insert one row", web=web, requests=requests))
+        web = servers.enter_context(
+            _gunicorn(args, log_dir, "baseline-bare", settings_module="bench.baseline_bare_settings", redis_url="")
+        )
+        requests = [_request(web.port, BASELINE_PATH, body, {}) for body in bodies]
+        targets.append(_Target(label="baseline before the middleware", web=web, requests=requests))
         for broker in brokers:
             _purge_queue(broker, args.redis_url)
             channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}ingest ({broker})")
@@ -326,13 +337,14 @@ def _ingest_phase(args: argparse.Namespace, brokers: list[str], log_dir: Path, v
                 target.result = part if target.result is None else target.result.merged(part)
 
     expected = args.warmup + args.requests
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {BASELINE_TABLE}")
-        stored = cursor.fetchone()[0]
-    baseline = targets[0].result
-    assert baseline is not None  # noqa: S101 - set by the loop above
-    ok &= _report_load(baseline, stored=stored, expected=expected)
-    for target in targets[1:]:
+    baseline, bare = targets[0].result, targets[1].result
+    assert baseline is not None and bare is not None  # noqa: S101 - set by the loop above
+    for result, table in ((baseline, BASELINE_TABLE), (bare, BARE_BASELINE_TABLE)):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            stored = cursor.fetchone()[0]
+        ok &= _report_load(result, stored=stored, expected=expected)
+    for target in targets[2:]:
         assert target.result is not None and target.channel is not None  # noqa: S101 - set above
         events = InboundEvent.objects.filter(channel=target.channel)
         stored = events.count()
@@ -350,11 +362,13 @@ def _ingest_phase(args: argparse.Namespace, brokers: list[str], log_dir: Path, v
         result = target.result
         ratio = result.rate / baseline.rate if baseline.rate else 0.0
         p99 = result.percentile_ms(99)
+        bare_ratio = result.rate / bare.rate if bare.rate else 0.0
         passed = ratio >= args.target_ratio and p99 < args.target_p99_ms and result.all_2xx
         verdicts.append(
             f"{'PASS' if passed else 'FAIL'}  {result.label:<26} {result.rate:7.0f} req/s = {ratio:.2f}x baseline "
             f"({baseline.rate:.0f} req/s; target {args.target_ratio}x), p99 {p99:.1f} ms "
-            f"(target < {args.target_p99_ms:.0f} ms)"
+            f"(target < {args.target_p99_ms:.0f} ms); {bare_ratio:.2f}x the baseline before the middleware "
+            f"({bare.rate:.0f} req/s)"
         )
     _forget_bench_channels()
     return ok
