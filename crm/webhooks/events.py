@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -49,6 +50,9 @@ EVENTS: dict[str, str] = {
 }
 
 Serializer = Callable[[int], dict[str, Any] | None]
+# Many records at once (a bulk write announces hundreds): id -> the record as ``Serializer`` gives it; a record
+# left out goes through ``Serializer`` on its own.
+SerializeMany = Callable[[list[int]], dict[int, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Resource:
     name: str  # "contact": events are "<name>.<action>"
     serialize: Serializer  # the record as the API shows it, or None when it no longer exists
     scope: str  # the API scope resource ("contacts") a key needs (read) to subscribe to its events
+    serialize_many: SerializeMany | None = None
 
 
 # Model label ("crm.contact") -> resource. crm registers its own (crm.webhooks.payloads); other apps add theirs.
@@ -63,10 +68,16 @@ RESOURCES: dict[str, Resource] = {}
 
 
 def register_webhook_resource(
-    model_label: str, name: str, serialize: Serializer, *, scope: str, events: dict[str, str] | None = None
+    model_label: str,
+    name: str,
+    serialize: Serializer,
+    *,
+    scope: str,
+    events: dict[str, str] | None = None,
+    serialize_many: SerializeMany | None = None,
 ) -> None:
     """Let ``model_label``'s changes be announced as ``<name>.<action>``; ``events`` adds to the catalogue."""
-    RESOURCES[model_label.lower()] = Resource(name, serialize, scope)
+    RESOURCES[model_label.lower()] = Resource(name, serialize, scope, serialize_many)
     EVENTS.update(events or {})
 
 
@@ -93,7 +104,10 @@ def webhook_event(*, record: Model, action: str, snapshot: dict[str, Any] | None
         snapshot=snapshot,
         extra=extra,
     )
-    transaction.on_commit(partial(_current_batch().deliver, pending), robust=True)
+    batch = _current_batch()
+    if snapshot is None:
+        batch.expected[resource.name].add(pending.pk)
+    transaction.on_commit(partial(batch.deliver, pending), robust=True)
 
 
 def has_subscribers() -> bool:
@@ -119,6 +133,11 @@ class _Batch:
     started: bool = False
     written: set[tuple[str, int]] = field(default_factory=set)
     subscriptions: list[WebhookSubscription] | None = None
+    # Records announced without a snapshot, by resource: the ones a resource can serialize together are read
+    # at the first of their events that someone receives (a record's events in a savepoint that was rolled
+    # back are read too, and not sent: only their callbacks are gone).
+    expected: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    serialized: dict[tuple[str, int], dict[str, Any] | None] = field(default_factory=dict)
 
     def deliver(self, pending: _Pending) -> None:
         self.started = True
@@ -134,11 +153,21 @@ class _Batch:
         targets = [s for s in self.subscriptions if pending.event in s.events and s.owner_id != pending.origin_account]
         if not targets:
             return
-        data = pending.snapshot if pending.snapshot is not None else pending.resource.serialize(pending.pk)
+        data = pending.snapshot if pending.snapshot is not None else self._data(pending)
         if data is None:
             return  # created in a savepoint that was rolled back
         data = {**json.loads(JSONRenderer().render(data)), **json.loads(JSONRenderer().render(pending.extra))}
         deliveries_create(event=pending.event, object_id=pending.pk, data=data, subscriptions=targets)
+
+    def _data(self, pending: _Pending) -> dict[str, Any] | None:
+        resource = pending.resource
+        key = (resource.name, pending.pk)
+        if resource.serialize_many is not None and key not in self.serialized:
+            ids = sorted(self.expected.pop(resource.name, set()) | {pending.pk})
+            found = resource.serialize_many(ids)
+            self.serialized.update({(resource.name, pk): found.get(pk) for pk in ids})
+        data = self.serialized.get(key)
+        return data if data is not None else resource.serialize(pending.pk)
 
 
 def deliveries_create(

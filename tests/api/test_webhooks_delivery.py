@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crm.models import Contact, Order, User, WebhookAttempt, WebhookDelivery
@@ -143,3 +145,39 @@ def test_events_not_subscribed_to_and_rolled_back_changes_send_nothing(
         pass
     hooks.run()
     assert receiver.received == [] and not WebhookDelivery.objects.exists()
+
+
+def test_a_bulk_write_reads_its_contacts_together_and_announces_each_as_the_api_shows_it(
+    paul: User, olga: User, receiver: Receiver, hooks: HookTasks
+) -> None:
+    shop, _ = client_for(paul, PARTNER_SCOPES)
+    subscribe(shop, receiver, CONTACT_EVENTS)
+    marketing, _ = client_for(olga, ["contacts:write"])
+
+    def queries_at_commit(first: int, count: int) -> int:
+        records = [
+            {
+                "external_id": f"erp-{n}",
+                "first_name": "Kim",
+                "last_name": f"Nr {n}",
+                "emails": [{"email": f"kim{n}@example.com"}],
+                "phones": [{"number": "+49 30 1234567"}],
+                "tags": ["Bulk"],
+            }
+            for n in range(first, first + count)
+        ]
+        response = marketing.post("/api/v1/contacts/bulk/", {"records": records}, format="json")
+        assert response.status_code == 200 and response.json()["created"] == count, response.content
+        with CaptureQueriesContext(connection) as captured:
+            hooks.commit()  # the on-commit callbacks: one delivery per contact for Paul's subscription
+        return len(captured.captured_queries)
+
+    few, many = queries_at_commit(0, 5), queries_at_commit(100, 25)
+    # Each more contact costs its delivery row (and the savepoint around it), not a read of the contact with
+    # its e-mails, phones, consents and tags (eight queries each before).
+    assert (many - few) / 20 <= 3
+    hooks.run()
+    assert receiver.events() == ["contact.created"] * 30
+    for request in receiver.received:
+        data = request.json()["data"]
+        assert data == shop.get(f"/api/v1/contacts/{data['id']}/").json()
