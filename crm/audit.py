@@ -8,10 +8,16 @@ parent's history page shows them too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from auditlog.models import LogEntry
+from auditlog.receivers import log_update
 from auditlog.registry import auditlog
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
+from django.db.models.signals import pre_save
 
 # Child model -> (parent model name, key in additional_data)
 CHILDREN: dict[str, tuple[str, str]] = {
@@ -30,10 +36,27 @@ def audit(model: type[Model], *, m2m_fields: set[str] | None = None, exclude: fr
     """Register ``model``'s own columns (not reverse relations, not derived ones) with the audit log.
 
     Other apps register theirs through this too (``exclude``: columns that change on every message, or
-    secrets, which must never be copied into the log).
+    secrets, which must never be copied into the log). A save that names only columns the log leaves out
+    (``save(update_fields=["last_message_at"])``) is not looked at: auditlog would read the old row to find
+    nothing to record.
     """
-    fields = [f.name for f in model._meta.concrete_fields if f.name not in NOT_AUDITED | exclude]
-    auditlog.register(model, include_fields=fields, m2m_fields=m2m_fields or set())
+    columns = [f for f in model._meta.concrete_fields if f.name not in NOT_AUDITED | exclude]
+    auditlog.register(model, include_fields=[f.name for f in columns], m2m_fields=m2m_fields or set())
+    audited = frozenset(f.name for f in columns) | frozenset(f.attname for f in columns)
+    if not pre_save.disconnect(sender=model, dispatch_uid=auditlog._dispatch_uid(pre_save, log_update)):
+        raise ImproperlyConfigured(f"auditlog's update receiver for {model.__name__} was not where expected")
+    pre_save.connect(
+        _update_receiver(audited), sender=model, weak=False, dispatch_uid=("crm.audit", model._meta.label_lower)
+    )
+
+
+def _update_receiver(audited: frozenset[str]) -> Callable[..., None]:
+    def receiver(sender: type[Model], instance: Model, update_fields: Any = None, **kwargs: Any) -> None:
+        if update_fields is not None and audited.isdisjoint(update_fields):
+            return
+        log_update(sender, instance, update_fields=update_fields, **kwargs)
+
+    return receiver
 
 
 def register_models() -> None:

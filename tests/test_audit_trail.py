@@ -90,3 +90,28 @@ def test_history_page_requires_view_permission(db, login, make_contact):
     nobody = make_staff("nobody", None)
     contact = make_contact("Anna")
     assert login(nobody).get(f"/admin/crm/contact/{contact.pk}/history/").status_code == 403
+
+
+def test_a_save_of_unaudited_columns_only_reads_nothing_and_records_nothing(db, make_contact):
+    """A conversation's ``last_message_at`` moves with every message: auditlog would read the old row for each
+    save to find nothing to record. A save that also names an audited column is recorded as before."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from social.models import Channel, Conversation
+
+    channel = Channel.objects.create(kind=Channel.Kind.TELEGRAM, name="Shop bot")
+    conversation = Conversation.objects.create(channel=channel, contact=make_contact("Anna"))
+    before = LogEntry.objects.get_for_object(conversation).count()
+    conversation.last_message_at = timezone.now()
+    with CaptureQueriesContext(connection) as captured:
+        conversation.save(update_fields=["last_message_at", "updated_at"])
+    assert [q["sql"].split()[0] for q in captured.captured_queries] == ["UPDATE"]
+    assert LogEntry.objects.get_for_object(conversation).count() == before
+
+    conversation.priority = 3
+    conversation.last_message_at = timezone.now()
+    conversation.save(update_fields=["priority", "last_message_at"])
+    entry = LogEntry.objects.get_for_object(conversation).latest("timestamp")
+    assert entry.changes_dict == {"priority": ["1", "3"]}
