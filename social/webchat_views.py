@@ -68,24 +68,29 @@ def _check_rate(request: HttpRequest, channel: Channel, visitor_id: str) -> None
     """Refuse (429) a visitor, or a network address, posting faster than a person types.
 
     The channel key is public and a script can fake ``Origin``: without this, anyone could flood a channel
-    with messages and new contacts. Fixed one-minute windows in the shared cache (database or Redis).
+    with messages and new contacts. Counted per minute in the shared cache (database or Redis), as a sliding
+    window: this minute's count plus the previous minute's, weighted by how much of it is still within the
+    last sixty seconds (fixed windows would let a burst through twice around the turn of a minute).
     """
     per_visitor = conf.webchat_messages_per_minute()
     now = time.time()
-    window = int(now // 60)
+    minute, offset = divmod(now, 60)
+    earlier_share = 1 - offset / 60
     address = request.META.get("REMOTE_ADDR", "")
-    for key, limit in (
-        (f"webchat:{channel.pk}:visitor:{visitor_id}:{window}", per_visitor),
-        (f"webchat:{channel.pk}:address:{address}:{window}", per_visitor * 5),
+    for name, limit in (
+        (f"webchat:{channel.pk}:visitor:{visitor_id}", per_visitor),
+        (f"webchat:{channel.pk}:address:{address}", per_visitor * 5),
     ):
+        key = f"{name}:{int(minute)}"
         cache.add(key, 0, timeout=120)
         try:
             count = cache.incr(key)
         except ValueError:  # expired between add and incr
             cache.set(key, 1, timeout=120)
             count = 1
-        if count > limit:
-            security_log.warning("web chat rate limit: channel=%s key=%s", channel.pk, key.split(":", 2)[2])
+        earlier = cache.get(f"{name}:{int(minute) - 1}", 0)
+        if count + earlier * earlier_share > limit:
+            security_log.warning("web chat rate limit: channel=%s key=%s", channel.pk, name.split(":", 2)[2])
             raise BadRequest("too many messages; wait a moment", 429, retry_after=max(1, 60 - int(now % 60)))
 
 

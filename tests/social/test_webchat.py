@@ -287,6 +287,23 @@ def test_a_visitor_posting_faster_than_a_person_types_is_slowed_down(
     assert Message.objects.filter(direction="in").count() == 3
 
 
+def test_the_limit_holds_across_the_turn_of_a_minute(
+    webchat: Channel, tasks: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.WEBCHAT_MESSAGES_PER_MINUTE = 3
+    clock = {"now": 1_800_000_000 + 59.0}  # a second before a minute turns
+    monkeypatch.setattr("social.webchat_views.time.time", lambda: clock["now"])
+    visitor = Visitor(webchat)
+    visitor.start()
+    answers = []
+    for step in (0.0, 0.3, 0.6, 1.2, 1.5):  # three before the turn, two after
+        clock["now"] = 1_800_000_000 + 59.0 + step
+        answers.append(visitor.write(f"message {step}").status_code)
+    assert answers == [202, 202, 202, 429, 429]
+    clock["now"] = 1_800_000_000 + 150.0  # a minute and a half later (refused attempts counted too)
+    assert visitor.write("later").status_code == 202
+
+
 def test_a_typed_email_never_attaches_the_visitor_to_an_existing_customer(
     webchat: Channel, tasks: Any, make_contact: Any
 ) -> None:
