@@ -50,11 +50,13 @@ def _write_product(product: Product, data: dict[str, Any], *, creating: bool) ->
     return product
 
 
-def order_create(*, data: dict[str, Any], actor: User | None) -> Order:
+def order_create_from_data(*, data: dict[str, Any], actor: User | None) -> Order:
+    """An order from the partner API's validated fields (``crm.services.purchases.order_create`` is the one
+    for code that has the contact and the lines in hand)."""
     return _write_order(Order(), data, creating=True)
 
 
-def order_update(*, record: Order, data: dict[str, Any], actor: User | None) -> Order:
+def order_update_from_data(*, record: Order, data: dict[str, Any], actor: User | None) -> Order:
     with transaction.atomic():
         return _write_order(Order.objects.select_for_update().get(pk=record.pk), data, creating=False)
 
@@ -64,8 +66,8 @@ def order_upsert(
 ) -> tuple[Order, bool]:
     """Create or update the order whose number is ``external_id``."""
     return upsert_by_external_id(
-        Order, external_id=external_id, data=data, create=order_create, update=order_update, actor=actor,
-        check=check, key_field="number",
+        Order, external_id=external_id, data=data, create=order_create_from_data, update=order_update_from_data,
+        actor=actor, check=check, key_field="number",
     )  # fmt: skip
 
 
