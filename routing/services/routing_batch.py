@@ -133,7 +133,7 @@ def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet)
             if run.rules_matched and later[conversation_id]:
                 # The conversation as the actions left it is what its next message in the batch sees.
                 conversations[conversation_id] = conversation
-                _carry(rows[conversation_id], conversation, agent_name=ctx.agent_name)
+                rows.update(conversation_rows([conversation_id]))
                 state = RoutingState.objects.filter(conversation_id=conversation_id).first()
                 if state is not None:
                     states[conversation_id] = state
@@ -146,17 +146,3 @@ def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet)
 
 def _actions_run(trace: dict[str, Any]) -> int:
     return sum(len(rule.get("actions", ())) for event in trace["events"] for rule in event["rules"])
-
-
-def _carry(row: dict[str, Any], conversation: Conversation, *, agent_name: str) -> None:
-    """Update a ``conversation_rows`` row with the conversation as a run's actions left it."""
-    if conversation.assignee_id != row["assignee_id"]:
-        # ``context_from`` shows the assignee's full name, else the username: the run knows the name.
-        row.update(assignee__first_name=agent_name, assignee__last_name="", assignee__username=agent_name)
-    row.update(
-        status=conversation.status,
-        priority=conversation.priority,
-        labels=list(conversation.labels or []),
-        team=conversation.team,
-        assignee_id=conversation.assignee_id,
-    )
