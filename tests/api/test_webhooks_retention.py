@@ -3,15 +3,12 @@ attempts once untouched for WEBHOOK_LOG_RETENTION_DAYS, in bounded chunks; deliv
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from django.apps import apps
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django_q.models import Schedule
 
 from crm.models import Contact, User, WebhookAttempt, WebhookDelivery
 from crm.webhooks.retention import deliveries_purge
@@ -27,6 +24,7 @@ from tests.api.webhooks_support import (  # noqa: F401 - fixtures
     receiver_fixture,
     subscribe,
 )
+from tests.helpers.schedules import assert_daily_schedule, assert_schedule_migration_reversible
 
 
 def delivery_of(contact: Contact) -> WebhookDelivery:
@@ -139,17 +137,10 @@ def test_a_large_backlog_is_deleted_in_bounded_chunks(
 
 
 def test_the_daily_purge_is_scheduled(db: None) -> None:
-    schedule = Schedule.objects.get(name="crm: purge old webhook deliveries")
-    assert schedule.func == "crm.webhooks.tasks.purge_deliveries" and schedule.schedule_type == Schedule.DAILY
-    assert schedule.next_run is not None and schedule.repeats == -1
+    assert_daily_schedule("crm: purge old webhook deliveries", "crm.webhooks.tasks.purge_deliveries")
 
 
 def test_the_schedule_migration_is_idempotent_and_reversible(db: None) -> None:
-    migration = importlib.import_module("crm.migrations.0010_webhook_log_retention_schedule")
-    schedules = Schedule.objects.filter(name=migration.NAME)
-    migration.create_schedule(apps, None)  # already there from migrate: not doubled
-    assert schedules.count() == 1
-    migration.remove_schedule(apps, None)
-    assert not schedules.exists()
-    migration.create_schedule(apps, None)
-    assert schedules.get().func == "crm.webhooks.tasks.purge_deliveries"
+    assert_schedule_migration_reversible(
+        "crm.migrations.0010_webhook_log_retention_schedule", "crm.webhooks.tasks.purge_deliveries"
+    )

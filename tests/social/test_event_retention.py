@@ -4,20 +4,18 @@ SOCIAL_EVENT_RETENTION_DAYS, in bounded chunks; pending and failed events are ne
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_q.models import Schedule
 
 from social.models import Channel, InboundEvent, Message
 from social.services.inbound_retention import inbound_events_purge
 from social.tasks import purge_inbound_events, requeue_stale_events
+from tests.helpers.schedules import assert_daily_schedule, assert_schedule_migration_reversible
 from tests.social.conftest import TELEGRAM_TOKEN, post_json
 from tests.social.test_telegram import update
 
@@ -120,17 +118,10 @@ def test_a_large_backlog_is_deleted_in_bounded_chunks(telegram: Channel, tasks: 
 
 
 def test_the_daily_purge_is_scheduled(db: None) -> None:
-    schedule = Schedule.objects.get(name="social: purge old inbound events")
-    assert schedule.func == "social.tasks.purge_inbound_events" and schedule.schedule_type == Schedule.DAILY
-    assert schedule.next_run is not None and schedule.repeats == -1
+    assert_daily_schedule("social: purge old inbound events", "social.tasks.purge_inbound_events")
 
 
 def test_the_schedule_migration_is_idempotent_and_reversible(db: None) -> None:
-    migration = importlib.import_module("social.migrations.0007_inbound_event_retention_schedule")
-    schedules = Schedule.objects.filter(name=migration.NAME)
-    migration.create_schedule(apps, None)  # already there from migrate: not doubled
-    assert schedules.count() == 1
-    migration.remove_schedule(apps, None)
-    assert not schedules.exists()
-    migration.create_schedule(apps, None)
-    assert schedules.get().func == "social.tasks.purge_inbound_events"
+    assert_schedule_migration_reversible(
+        "social.migrations.0007_inbound_event_retention_schedule", "social.tasks.purge_inbound_events"
+    )
