@@ -57,8 +57,8 @@ from django.utils import timezone
 
 from bench.webhook_ingest import (
     CHANNEL_PREFIX,
-    RUN_LOCK,
     SECRET_HEADER,
+    _bench_lock_take,
     _child,
     _child_env,
     _cpu_delta,
@@ -156,11 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
-        if not cursor.fetchone()[0]:
-            print("Another webhook or routing benchmark is using this database; wait for it.", file=sys.stderr)
-            return 1
+    if not _bench_lock_take():
+        return 1
     if args.broker == "redis" and not _redis_ping(args.redis_url):
         print(f"Redis does not answer at {args.redis_url}; start it or use --broker orm.", file=sys.stderr)
         return 1

@@ -51,8 +51,9 @@ from bench.webhook_ingest import (  # noqa: E402 - sets Django up
     BASELINE_PATH,
     BASELINE_TABLE,
     CHANNEL_PREFIX,
-    RUN_LOCK,
     SECRET_HEADER,
+    _baseline_tables_create,
+    _bench_lock_take,
     _forget_bench_channels,
     _process_cpu_seconds,
     _realistic_updates,
@@ -77,19 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if connection.vendor != "postgresql":
         print("This benchmark needs PostgreSQL: set DATABASE_URL.", file=sys.stderr)
         return 1
-    with connection.cursor() as cursor:
-        # webhook_ingest.py's lock: both forget every "bench: webhook …" channel and empty the baseline's table.
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
-        if not cursor.fetchone()[0]:
-            print("A webhook benchmark is using this database; wait for it to end.", file=sys.stderr)
-            return 1
+    if not _bench_lock_take():  # webhook_ingest.py's lock: both forget "bench: webhook …" channels
+        return 1
     call_command("migrate", verbosity=0, interactive=False)
     call_command("createcachetable", verbosity=0)
+    _baseline_tables_create()
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TABLE IF NOT EXISTS {BASELINE_TABLE} "
-            "(id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
-        )
         cursor.execute(f"TRUNCATE {BASELINE_TABLE}")
     _forget_bench_channels()
     channel = channel_create(kind=Channel.Kind.TELEGRAM, name=f"{CHANNEL_PREFIX}cpu")

@@ -233,12 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    with connection.cursor() as cursor:
-        # Held by this connection until the run ends: a second run would delete this one's channels.
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
-        if not cursor.fetchone()[0]:
-            print("Another run of this benchmark is using this database; wait for it to end.", file=sys.stderr)
-            return 1
+    if not _bench_lock_take():
+        return 1
     if "redis" in brokers and not _redis_ping(args.redis_url):
         print(f"Redis does not answer at {args.redis_url}; start it or pass --brokers orm.", file=sys.stderr)
         return 1
@@ -248,12 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("createcachetable", verbosity=0)
     _forget_bench_channels()  # and VACUUM (ANALYZE)
-    with connection.cursor() as cursor:
-        for table in (BASELINE_TABLE, BARE_BASELINE_TABLE):
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} "
-                "(id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
-            )
+    _baseline_tables_create()
 
     print(f"Database: PostgreSQL {connection.settings_dict['NAME']!r} ({_server_version()})")
     print(
@@ -908,6 +899,27 @@ def _group_cpu_seconds(pgid: int) -> float | None:
 
 
 # --- Database, queue ---------------------------------------------------------------------------------
+
+
+def _bench_lock_take() -> bool:
+    """Take the benchmarks' advisory lock, held by this connection until the run ends: one webhook or routing
+    benchmark per database at a time (each deletes the others' ``bench: webhook …`` channels)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK])
+        if cursor.fetchone()[0]:
+            return True
+    print("Another webhook or routing benchmark is using this database; wait for it to end.", file=sys.stderr)
+    return False
+
+
+def _baseline_tables_create() -> None:
+    """The baselines' tables (``bench.baseline_urls``): one row per request, its raw body."""
+    with connection.cursor() as cursor:
+        for table in (BASELINE_TABLE, BARE_BASELINE_TABLE):
+            cursor.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(), body bytea NOT NULL)"
+            )
 
 
 def _forget_bench_channels() -> None:
