@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db.models import Count, OuterRef, Subquery
@@ -239,7 +239,7 @@ def conversation_rows(conversation_ids: Iterable[int]) -> dict[int, dict[str, An
 def context_load(
     *, conversation_id: int, message_id: int | None, event: str, facts: MessageFacts | None = None
 ) -> Context:
-    """The context of a run on a conversation (and, for message events, the message): at most four queries,
+    """The context of a run on a conversation (and, for message events, the inbound message): three queries,
     one when ``facts`` come preloaded (``message_facts_load``). The message count of a message run is the
     conversation's messages up to and including that message (as it was when the message arrived, also
     when the run is late or replayed); of any other run, all its messages now."""
@@ -248,17 +248,7 @@ def context_load(
 
     row = Conversation.objects.values(*_ROW_FIELDS).get(pk=conversation_id)
     if facts is None and message_id is not None:
-        message = Message.objects.filter(pk=message_id).only("text", "language", "sentiment").first()
-        if message is not None:
-            facts = MessageFacts(message.text, message.language, message.sentiment, None)
-    if facts is not None and facts.contact_tags is None:
-        tags = frozenset(Tag.objects.filter(contacts=row["contact_id"]).values_list("name", flat=True))
-        facts = replace(facts, contact_tags=tags)
-    if facts is not None and facts.position is None:
-        position = Message.objects.filter(
-            conversation_id=conversation_id, is_internal_note=False, pk__lte=message_id or 0
-        ).count()
-        facts = replace(facts, position=position)
+        facts = message_facts_load([message_id]).get(message_id, (conversation_id, None))[1]
     ctx = context_from(row, message_id=message_id, facts=facts, event=event)
     if facts is None:
         ctx.contact_tags = frozenset(
