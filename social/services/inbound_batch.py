@@ -73,24 +73,29 @@ def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
         events = [event for event in events if event.pk in locked]
         failed = {event_id: error for event_id, error in failed.items() if event_id in locked}
         applied: set[int] = set()
-        messages: dict[int, list[InboundMessage]] = defaultdict(list)  # channel id -> inbound messages
-        others: list[tuple[int, Channel, NormalisedEvent]] = []
+        # Customer messages are stored together, per channel; anything else on a channel (an echo, a receipt,
+        # a comment) first stores the messages before it, so that everything keeps the events' order.
+        waiting: dict[int, list[InboundMessage]] = defaultdict(list)  # channel id -> inbound messages
+
+        def store(channel: Channel) -> None:
+            if waiting[channel.pk]:
+                inbound_messages_store(channel=channel, items=waiting.pop(channel.pk))
+
         for event in events:
             channel = channels[event.channel_id]
             for item in parsed.get(event.pk, ()):
                 if isinstance(item, InboundMessage) and not item.is_echo:
-                    messages[channel.pk].append(item)
+                    waiting[channel.pk].append(item)
                     applied.add(event.pk)
-                else:
-                    others.append((event.pk, channel, item))
-        for channel_id, received in messages.items():
-            inbound_messages_store(channel=channels[channel_id], items=received)
-        for event_id, channel, item in others:
-            try:
-                if inbound_item_apply(channel, item):
-                    applied.add(event_id)
-            except Exception as exc:
-                raise EventFailed(event_id) from exc
+                    continue
+                store(channel)
+                try:
+                    if inbound_item_apply(channel, item):
+                        applied.add(event.pk)
+                except Exception as exc:
+                    raise EventFailed(event.pk) from exc
+        for channel_id in list(waiting):
+            store(channels[channel_id])
         counts = _finish(events, applied=applied, failed=failed, now=now)
     return counts
 

@@ -167,3 +167,25 @@ def test_graph_error_fails_with_meta_message(meta_channel: Channel, tasks: Any, 
     tasks.run()
     reply.refresh_from_db()
     assert reply.status == "failed" and reply.error == "(#100) No matching user found (code 100)"
+
+
+def test_an_echo_between_customer_messages_keeps_its_place_when_drained_together(
+    meta_channel: Channel, tasks: Any
+) -> None:
+    obj = obj_for(meta_channel)
+    echo = {
+        "sender": {"id": PAGE_ID},
+        "recipient": {"id": PSID},
+        "timestamp": 1,
+        "message": {"mid": "m_other_tool", "is_echo": True, "text": "Sent from the Page inbox"},
+    }
+    signed_post(Client(), meta_channel, messaging(text_message("m_1", "Is it in stock?"), obj=obj))
+    signed_post(Client(), meta_channel, messaging(echo, obj=obj))
+    signed_post(Client(), meta_channel, messaging(text_message("m_2", "Great, thanks"), obj=obj))
+    tasks.run()  # one drain stores the three events as one batch
+    thread = Conversation.objects.get().messages.order_by("created_at", "pk")
+    assert [(m.direction, m.text) for m in thread] == [
+        ("in", "Is it in stock?"),
+        ("out", "Sent from the Page inbox"),
+        ("in", "Great, thanks"),
+    ]
