@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Case, When
 from django.utils import timezone
 
 from crm.models import User
@@ -24,7 +25,8 @@ def conversation_for_inbound(*, identity: Identity) -> Conversation:
         current = (
             Conversation.objects.select_for_update()
             .filter(channel_id=identity.channel_id, contact_id=identity.contact_id)
-            .order_by("-pk")
+            # The unresolved one first: after a merge, a resolved conversation moved over may be newer.
+            .order_by(Case(When(status=Conversation.Status.RESOLVED, then=1), default=0), "-pk")
             .first()
         )
         try:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from django.utils import timezone
 
-from social.models import Channel, Conversation, Identity, Message
+from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.conversations import conversation_set_status
 from social.services.identities import identities_and_conversations_move, identity_relink
 from social.services.outbound import note_add
@@ -27,6 +28,22 @@ def deliver(channel: Channel, tasks: Any, update_id: int, message_id: int, chat:
     payload["message"]["chat"]["id"] = payload["message"]["from"]["id"] = chat
     post_json(Client(), channel, payload, HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=channel.secret("webhook_secret"))
     tasks.run()
+
+
+def test_a_message_joins_the_open_conversation_when_a_newer_one_is_resolved(telegram: Channel, tasks: Any) -> None:
+    """After a merge the contact's resolved conversation (moved over) can be newer than its open one."""
+    deliver(telegram, tasks, 1, 1)
+    open_one = Conversation.objects.get()
+    moved = Conversation.objects.create(
+        channel=telegram, contact=open_one.contact, status="resolved", resolved_at=timezone.now()
+    )
+    conversation_set_status(conversation=open_one, status="pending")
+    deliver(telegram, tasks, 2, 2)
+    open_one.refresh_from_db()
+    moved.refresh_from_db()
+    assert (open_one.status, open_one.messages.count()) == ("open", 2)
+    assert (moved.status, moved.messages.count()) == ("resolved", 0)
+    assert InboundEvent.objects.filter(status="processed").count() == 2
 
 
 def test_message_on_resolved_conversation_reopens_it(telegram: Channel, tasks: Any, sam: Any) -> None:
