@@ -95,12 +95,20 @@ def sender_identity(
         channel=channel,
         external_id=external_id,
         contact=contact,
-        display_name=profile.name[:200],
-        handle=profile.handle[:200],
-        avatar_url=profile.avatar_url[:1000],
+        **dict(_profile_fields(profile)),
         phone=phone,
         email=email,
         last_seen_at=seen_at,
+    )
+
+
+def _profile_fields(profile: Profile) -> tuple[tuple[str, str], ...]:
+    """The identity's columns a provider's profile fills, cut to the columns' lengths (a provider may send
+    more: the name of a sender would otherwise fail the event on PostgreSQL)."""
+    return (
+        ("display_name", profile.name[:200]),
+        ("handle", profile.handle[:200]),
+        ("avatar_url", profile.avatar_url[:1000]),
     )
 
 
@@ -108,11 +116,7 @@ def identity_profile_apply(identity: Identity, profile: Profile) -> list[str]:
     """Copy the profile's name, handle and avatar onto ``identity`` where given and different; returns the
     fields changed (a change is saved with ``save()``, so that it is recorded in the history)."""
     changed = []
-    for field, value in (
-        ("display_name", profile.name),
-        ("handle", profile.handle),
-        ("avatar_url", profile.avatar_url),
-    ):
+    for field, value in _profile_fields(profile):
         if value and getattr(identity, field) != value:
             setattr(identity, field, value)
             changed.append(field)

@@ -116,3 +116,13 @@ def test_invalid_phone_from_provider_is_dropped_not_fatal(make_channel: Any, tas
     channel = make_channel(Channel.Kind.TELEGRAM, bot_token=TELEGRAM_TOKEN)
     identity = identity_resolve(channel=channel, external_id="9", profile=Profile(name="X", phone="12"))
     assert identity.phone == "" and not identity.contact.phones.exists()
+
+
+def test_a_known_sender_with_an_overlong_name_is_stored_cut_to_the_column(telegram: Channel, tasks: Any) -> None:
+    deliver(telegram, tasks, 1, 1)
+    payload = update(update_id=2, message_id=2)
+    payload["message"]["from"]["first_name"] = "A" * 300  # the profile changed: applied to the known identity
+    post_json(Client(), telegram, payload, HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN=telegram.secret("webhook_secret"))
+    tasks.run()
+    assert InboundEvent.objects.filter(status="processed").count() == 2
+    assert Identity.objects.get().display_name.startswith("A" * 199) and len(Identity.objects.get().display_name) == 200
