@@ -120,11 +120,7 @@ def inbound_event_process_claimed(*, event_id: int) -> str:
             if event.status != InboundEvent.Status.PENDING:
                 return event.status  # another worker finished it while we waited for the lock
             channel = Channel.objects.get(pk=event.channel_id)
-            connector = connector_for(channel.kind)
-            if connector is None:
-                raise MalformedPayload(f"no connector for {channel.kind}")
-            stored = WebhookRequest(body=bytes(event.body), headers=dict(event.headers))
-            applied = [inbound_item_apply(channel, item) for item in connector.parse(channel, stored).events]
+            applied = [inbound_item_apply(channel, item) for item in inbound_event_parse(channel, event)]
             event.status = InboundEvent.Status.PROCESSED if any(applied) else InboundEvent.Status.IGNORED
             event.processed_at = timezone.now()
             event.error = ""
@@ -135,6 +131,14 @@ def inbound_event_process_claimed(*, event_id: int) -> str:
         return inbound_event_failure_record(
             event_id=event_id, error=f"{type(exc).__name__}: {exc}", final=isinstance(exc, MalformedPayload)
         )
+
+
+def inbound_event_parse(channel: Channel, event: InboundEvent) -> list[NormalisedEvent]:
+    """The normalised events of a stored delivery; ``MalformedPayload`` when it cannot be read."""
+    connector = connector_for(channel.kind)
+    if connector is None:
+        raise MalformedPayload(f"no connector for {channel.kind}")
+    return connector.parse(channel, WebhookRequest(body=bytes(event.body), headers=dict(event.headers))).events
 
 
 def inbound_event_failure_record(*, event_id: int, error: str, final: bool) -> str:

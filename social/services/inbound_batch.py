@@ -20,14 +20,13 @@ from django.utils import timezone
 
 from crm.webhooks.events import webhook_event
 from social import hooks
-from social.connectors import connector_for
-from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, PublicComment, WebhookRequest
+from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, PublicComment
 from social.listening.comments import comment_complete
 from social.models import Channel, Conversation, Identity, InboundEvent, Message
 from social.services.analysis import text_analyse
 from social.services.conversations import conversation_for_inbound
 from social.services.identities import identity_profile_apply
-from social.services.inbound import inbound_item_apply
+from social.services.inbound import inbound_event_parse, inbound_item_apply
 from social.services.senders_bulk import conversations_create, identities_for_senders
 
 
@@ -57,8 +56,9 @@ def inbound_events_process(*, event_ids: Sequence[int]) -> dict[str, int]:
     failed: dict[int, str] = {}
     parsed: dict[int, list[NormalisedEvent]] = {}
     for event in events:
+        channel = channels[event.channel_id]
         try:
-            parsed[event.pk] = _complete(channels[event.channel_id], _parse(channels[event.channel_id], event))
+            parsed[event.pk] = _complete(channel, inbound_event_parse(channel, event))
         except MalformedPayload as exc:
             failed[event.pk] = f"MalformedPayload: {exc}"
         except Exception as exc:
@@ -112,13 +112,6 @@ def _complete(channel: Channel, items: list[NormalisedEvent]) -> list[Normalised
         else:
             completed.append(item)
     return completed
-
-
-def _parse(channel: Channel, event: InboundEvent) -> list[NormalisedEvent]:
-    connector = connector_for(channel.kind)
-    if connector is None:
-        raise MalformedPayload(f"no connector for {channel.kind}")
-    return connector.parse(channel, WebhookRequest(body=bytes(event.body), headers=dict(event.headers))).events
 
 
 def _finish(
