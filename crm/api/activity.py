@@ -1,5 +1,5 @@
-"""Read-only partner resources: ``/api/v1/tags/``, in the same cursor order as everything else, and the
-filters every synced resource shares (``SyncFilter``)."""
+"""Read-only partner resources: ``/api/v1/tags/``, in the same cursor order as everything else (the filters
+every synced resource shares are in ``crm.api.filters``)."""
 
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ def _list_check(field: Any) -> Check:
 
 
 def _text_check(field: Any) -> Check:
-    """``CharField.run_validation`` (and ``EmailField``'s) for a string, or None where the field allows it."""
+    """``CharField.run_validation`` (and ``EmailField``'s) for a string."""
     limit: int | None = None
     others = []
     for validator in field.validators:

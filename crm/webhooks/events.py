@@ -105,7 +105,7 @@ def webhook_event(*, record: Model, action: str, snapshot: dict[str, Any] | None
         extra=extra,
     )
     batch = _current_batch()
-    if snapshot is None:
+    if snapshot is None and resource.serialize_many is not None:
         batch.expected[resource.name].add(pending.pk)
     transaction.on_commit(partial(batch.deliver, pending), robust=True)
 

@@ -320,7 +320,7 @@ def _attachment(name: str, mime_type: str, size: int) -> Attachment:
     return Attachment(type=kind, mime_type=mime_type, name=name[:255], size=size)
 
 
-@functools.lru_cache(maxsize=1)  # verify, event_id and parse read the same body in one request (up to 36 MB)
+@functools.lru_cache(maxsize=1)  # verify and parse read the same body in one request (up to 36 MB)
 def _form(body: bytes, content_type: str) -> _Form:
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type == "multipart/form-data":

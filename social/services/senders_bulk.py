@@ -31,12 +31,12 @@ from social.services.identities import identity_resolve, sender_contact, sender_
 
 
 def identities_for_senders(
-    *, channel: Channel, profiles: Mapping[str, Profile], known: Mapping[str, int] | None = None
+    *, channel: Channel, profiles: Mapping[str, Profile], known: Mapping[str, int]
 ) -> dict[str, int]:
     """External user id -> identity id for every sender in ``profiles`` (the latest profile of each),
-    creating the missing ones with their contacts. ``known``: the ids already read (else they are read
-    here). Inside the caller's transaction."""
-    known = dict(known) if known is not None else _known(channel, profiles)
+    creating the missing ones with their contacts. ``known``: the ids the caller has read. Inside the
+    caller's transaction."""
+    known = dict(known)
     if len(known) == len(profiles):
         return known
     _lock_senders(channel, [external_id for external_id in profiles if external_id not in known])
