@@ -40,10 +40,10 @@ def record_validator(serializer: serializers.BaseSerializer[Any]) -> Callable[[A
     """A function giving a record's validated data as ``serializer.run_validation(record)`` would, or None
     when the serializer must answer it (see the module's docstring)."""
     check = _serializer_check(serializer)
+    if check is None:
+        return lambda record: None
 
     def validate(record: Any) -> dict[str, Any] | None:
-        if check is None:
-            return None
         try:
             return check(record)  # type: ignore[no-any-return]
         except DatabaseError:  # the serializer would meet it too, in a transaction no longer usable: as before

@@ -57,6 +57,26 @@ def problems(*codes: int) -> dict[Any, Any]:
 ERRORS = problems(400, 401, 403, 404, 406, 415, 429)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for a bulk batch.
+
+    A batch keeps tens of thousands of objects alive until it is answered (records, model instances, audit
+    entries), and allocating them sets off a full collection about once a batch: it can free none of them but
+    walks them and everything else the process holds, some 80 ms each, a fifth of the batch's time
+    (bench/api_sync.py). Reference counting still frees what is not in a cycle; the first collection after
+    the batch takes the rest. Process-wide, so another thread's cyclic garbage waits as long, a fraction of a
+    second; only a collector this function stopped is restarted."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class SyncReadViewSet(PartnerViewSet):
     """Read side of a synced resource: the cursor list and the single record with its ETag."""
 
@@ -189,15 +209,12 @@ class SyncUpsertViewSet(SyncReadViewSet):
             return {**result, "status": "error", "errors": flatten_errors(as_serializer_error(exc))}
         return {**result, "status": "created" if created else "updated", "id": record.pk}
 
+    @_collector_paused()
     def _bulk_set(self, request: Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The batch through ``bulk_service`` (set-based, see ``crm.services.contact_bulk``): each record is
         validated by the serializer as on the single path, the valid ones are written together. Should the
         database refuse the batch (a concurrent request created one of its external ids meanwhile), the
         savepoint is rolled back and the records go through the per-record path instead."""
-        with _collector_paused():
-            return self._bulk_set_paused(request, records)
-
-    def _bulk_set_paused(self, request: Request, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
         valid: list[tuple[int, str, dict[str, Any]]] = []
         seen: set[str] = set()
@@ -237,26 +254,6 @@ class SyncUpsertViewSet(SyncReadViewSet):
                 record, created = outcome
                 results[index] = {**result, "status": "created" if created else "updated", "id": record.pk}
         return results
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused for a bulk batch.
-
-    A batch keeps tens of thousands of objects alive until it is answered (records, model instances, audit
-    entries), and allocating them sets off a full collection about once a batch: it can free none of them but
-    walks them and everything else the process holds, some 80 ms each, a fifth of the batch's time
-    (bench/api_sync.py). Reference counting still frees what is not in a cycle; the first collection after
-    the batch takes the rest. Process-wide, so another thread's cyclic garbage waits as long, a fraction of a
-    second; only a collector this function stopped is restarted."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class SyncResourceViewSet(SyncUpsertViewSet):
