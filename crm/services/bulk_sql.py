@@ -15,8 +15,10 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from auditlog.context import disable_auditlog
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
+from django.db.models.signals import post_save
 
 Convert = Callable[[Any], Any]
 
@@ -140,3 +142,14 @@ def _as_text(field: Any, value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def created_announce(rows: Sequence[models.Model]) -> None:
+    """``post_save`` (created) for rows a bulk insert wrote, as ``save()`` sends it, so that every listener
+    (outbound webhooks, routing) hears of them as of a single save. The audit log's listener is off
+    (``disable_auditlog``): bulk writers record their entries themselves (``crm.services.bulk_audit``)."""
+    with disable_auditlog():
+        for row in rows:
+            post_save.send(
+                sender=type(row), instance=row, created=True, update_fields=None, raw=False, using=row._state.db
+            )

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from django.db import connection, transaction
 from django.utils import timezone
 
-from crm.webhooks.events import webhook_event
+from crm.services.bulk_sql import created_announce
 from social import hooks
 from social.connectors.base import InboundMessage, MalformedPayload, NormalisedEvent, PublicComment
 from social.listening.comments import comment_complete
@@ -169,8 +169,7 @@ def inbound_messages_store(*, channel: Channel, items: Sequence[InboundMessage])
         )
     stored = Message.objects.bulk_create(rows)
     hooks.messages_stored([hooks.StoredMessage(m.pk, m.conversation_id, True) for m in stored])
-    for message in stored:
-        webhook_event(record=message, action="created")  # what post_save announces for a single save
+    created_announce(stored)
     last_inbound: dict[int, dt.datetime] = {}
     for message in stored:
         assert message.sent_at is not None  # noqa: S101 - set above

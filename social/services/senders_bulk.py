@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from crm.models import Contact, ContactEmail, ContactPhone
 from crm.services.bulk_audit import audit_diff, audit_entry, audit_write
-from crm.webhooks.events import webhook_event
+from crm.services.bulk_sql import created_announce
 from social.connectors.base import Profile
 from social.models import Channel, Conversation, Identity
 from social.services.identities import identity_resolve, sender_contact, sender_details, sender_identity
@@ -61,8 +61,7 @@ def conversations_create(*, channel: Channel, identities: Iterable[Identity]) ->
     rows = [Conversation(channel=channel, contact_id=contact_id, identity=i) for contact_id, i in by_contact.items()]
     Conversation.objects.bulk_create(rows)
     audit_write([audit_entry(c, LogEntry.Action.CREATE, audit_diff(None, c)) for c in rows])
-    for conversation in rows:
-        webhook_event(record=conversation, action="created")
+    created_announce(rows)
     return {conversation.contact_id: conversation for conversation in rows}
 
 
@@ -127,6 +126,5 @@ def _create(channel: Channel, new: list[tuple[str, Profile, str, str]]) -> dict[
             for row in (*contacts, *emails, *phones, *identities)
         ]
     )
-    for contact in contacts:
-        webhook_event(record=contact, action="created")
+    created_announce([*contacts, *emails, *phones, *identities])
     return {identity.external_id: identity.pk for identity in identities}
