@@ -77,10 +77,12 @@ def _check_rate(request: HttpRequest, channel: Channel, visitor_id: str) -> None
     minute, offset = divmod(now, 60)
     earlier_share = 1 - offset / 60
     address = request.META.get("REMOTE_ADDR", "")
-    for name, limit in (
-        (f"webchat:{channel.pk}:visitor:{visitor_id}", per_visitor),
-        (f"webchat:{channel.pk}:address:{address}", per_visitor * 5),
-    ):
+    limits = {
+        f"webchat:{channel.pk}:visitor:{visitor_id}": per_visitor,
+        f"webchat:{channel.pk}:address:{address}": per_visitor * 5,
+    }
+    earlier_counts = cache.get_many([f"{name}:{int(minute) - 1}" for name in limits])
+    for name, limit in limits.items():
         key = f"{name}:{int(minute)}"
         cache.add(key, 0, timeout=120)
         try:
@@ -88,7 +90,7 @@ def _check_rate(request: HttpRequest, channel: Channel, visitor_id: str) -> None
         except ValueError:  # expired between add and incr
             cache.set(key, 1, timeout=120)
             count = 1
-        earlier = cache.get(f"{name}:{int(minute) - 1}", 0)
+        earlier = earlier_counts.get(f"{name}:{int(minute) - 1}", 0)
         if count + earlier * earlier_share > limit:
             security_log.warning("web chat rate limit: channel=%s key=%s", channel.pk, name.split(":", 2)[2])
             raise BadRequest("too many messages; wait a moment", 429, retry_after=max(1, 60 - int(now % 60)))
