@@ -8,12 +8,15 @@ parent's history page shows them too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from auditlog.models import LogEntry
-from auditlog.receivers import log_update
+from auditlog.receivers import _create_log_entry, check_disable, log_update
 from auditlog.registry import auditlog
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
@@ -50,11 +53,82 @@ def audit(model: type[Model], *, m2m_fields: set[str] | None = None, exclude: fr
     )
 
 
+def audit_previous(instance: Model, previous: Model) -> None:
+    """Before saving ``instance``: ``previous`` is the row as the database holds it (a copy the caller took
+    after reading the row under lock in this transaction, before changing it). The audit log compares with
+    it instead of reading the row once more; used once, by the next save."""
+    instance.__dict__["_audit_previous"] = previous
+
+
+@check_disable
+def _log_update_from(sender: type[Model], instance: Model, previous: Model, update_fields: Any, **_: Any) -> None:
+    # auditlog's ``log_update`` without its read of the old row (the same entry, the same settings).
+    _create_log_entry(
+        action=LogEntry.Action.UPDATE,
+        instance=instance,
+        sender=sender,
+        diff_old=previous,
+        diff_new=instance,
+        fields_to_check=update_fields,
+        use_json_for_changes=getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False),
+    )
+
+
+_deferred: ContextVar[list[LogEntry] | None] = ContextVar("crm_audit_deferred", default=None)
+
+
+@contextmanager
+def audit_deferred() -> Iterator[list[LogEntry]]:
+    """Within the block, the entries of audited updates are built at each save as usual but written together
+    at the end (one ``COPY``, ``bulk_audit.audit_write``), if the block ends without an error: for a
+    transaction that saves many audited rows one at a time (routing's batch). Use it inside the transaction.
+
+    Yields the list of entries kept so far: a caller that rolls back to a savepoint drops the entries made
+    since (``del entries[mark:]``). auditlog's ``pre_log``/``post_log`` signals are not sent for them, as for
+    the bulk writers' entries (nothing here listens to them)."""
+    from crm.services.bulk_audit import audit_write
+
+    entries: list[LogEntry] = []
+    token = _deferred.set(entries)
+    try:
+        yield entries
+    finally:
+        _deferred.reset(token)
+    audit_write(entries)
+
+
+def audit_deferred_entries() -> list[LogEntry] | None:
+    """The entries ``audit_deferred`` keeps in the current block, or None outside one."""
+    return _deferred.get()
+
+
+@check_disable
+def _log_update_deferred(
+    sender: type[Model], instance: Model, previous: Model | None, update_fields: Any, entries: list[LogEntry], **_: Any
+) -> None:
+    from crm.services.bulk_audit import audit_diff, audit_entry
+
+    if previous is None:
+        previous = sender._default_manager.filter(pk=instance.pk).first()
+    changes = audit_diff(previous, instance, update_fields)
+    if changes:
+        entries.append(audit_entry(instance, LogEntry.Action.UPDATE, changes))
+
+
 def _update_receiver(audited: frozenset[str]) -> Callable[..., None]:
     def receiver(sender: type[Model], instance: Model, update_fields: Any = None, **kwargs: Any) -> None:
+        previous = instance.__dict__.pop("_audit_previous", None)
         if update_fields is not None and audited.isdisjoint(update_fields):
             return
-        log_update(sender, instance, update_fields=update_fields, **kwargs)
+        if instance._state.adding or instance.pk is None:
+            return  # a creation: auditlog's post_save receiver records it
+        entries = _deferred.get()
+        if entries is not None:
+            _log_update_deferred(sender, instance, previous, update_fields, entries, **kwargs)
+        elif previous is not None:
+            _log_update_from(sender, instance, previous, update_fields, **kwargs)
+        else:
+            log_update(sender, instance, update_fields=update_fields, **kwargs)
 
     return receiver
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Case, When
 from django.utils import timezone
 
+from crm.audit import audit_previous
 from crm.models import User
 from crm.webhooks.events import webhook_event
 from social.models import Conversation, Identity
@@ -89,10 +93,8 @@ def conversation_assign(
 ) -> Conversation:
     """Give ``conversation`` to ``assignee`` (``None``: nobody), and to ``team`` when given.
 
-    ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
-    transaction (routing's assignment does), so it is not read again."""
-    with transaction.atomic():
-        row = conversation if already_locked else Conversation.objects.select_for_update().get(pk=conversation.pk)
+    ``already_locked``: see ``_locked``."""
+    with _locked(conversation, already_locked) as row:
         previous = row.assignee_id
         row.assignee = assignee
         fields = ["assignee", "updated_at"]
@@ -116,14 +118,18 @@ def conversation_update(
     team: str | None = None,
     priority: int | None = None,
     labels: list[str] | None = None,
+    already_locked: bool = False,
 ) -> Conversation:
     """Apply the changes staff made on the conversation page, each through its own rule, in one transaction.
 
     Only the arguments given change something: ``status`` goes through ``conversation_set_status``
     (resolution stamp, snooze time, one unresolved per contact and channel), the assignee and team
-    through ``conversation_assign``; priority and labels are plain fields.
+    through ``conversation_assign``; priority and labels are plain fields. ``already_locked`` (routing's
+    label and priority actions): see ``_locked``; only for priority and labels.
     """
-    with transaction.atomic():
+    if already_locked and (status is not None or assignee_changed or team is not None):
+        raise ValueError("already_locked is for priority and labels only")
+    with transaction.atomic(savepoint=not already_locked):
         current = conversation
         if status is not None and (status != current.status or snoozed_until != current.snoozed_until):
             current = conversation_set_status(
@@ -137,18 +143,38 @@ def conversation_update(
                 actor=actor,
             )
         if priority is not None or labels is not None:
-            locked = Conversation.objects.select_for_update().get(pk=current.pk)
-            fields = ["updated_at"]
-            if priority is not None and priority != locked.priority:
-                locked.priority = priority
-                fields.append("priority")
-            if labels is not None and labels != locked.labels:
-                locked.labels = labels
-                fields.append("labels")
-            if len(fields) > 1:
-                locked.save(update_fields=fields)
+            with _locked(current, already_locked) as locked:
+                fields = ["updated_at"]
+                if priority is not None and priority != locked.priority:
+                    locked.priority = priority
+                    fields.append("priority")
+                if labels is not None and labels != locked.labels:
+                    locked.labels = labels
+                    fields.append("labels")
+                if len(fields) > 1:
+                    locked.save(update_fields=fields)
             current = locked
     return current
+
+
+@contextmanager
+def _locked(conversation: Conversation, already_locked: bool) -> Iterator[Conversation]:
+    """The conversation's row, locked, in a transaction, to change and save.
+
+    ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
+    transaction, and the caller's savepoint covers this change (routing runs each action in one). It is
+    neither read again nor given a savepoint of its own, and the audit log compares with a copy of it
+    instead of reading the old row.
+    """
+    with transaction.atomic(savepoint=not already_locked):
+        if not already_locked:
+            yield Conversation.objects.select_for_update().get(pk=conversation.pk)
+            return
+        audit_previous(conversation, copy.copy(conversation))
+        try:
+            yield conversation
+        finally:
+            conversation.__dict__.pop("_audit_previous", None)  # not saved after all: not for a later save
 
 
 def conversations_wake_snoozed(*, now: dt.datetime | None = None) -> int:

@@ -75,7 +75,8 @@ def _queue(
     metadata: dict[str, str] | None = None,
     already_locked: bool = False,
 ) -> Message:
-    with transaction.atomic():
+    # Already locked: the caller's transaction and savepoint cover this (routing runs each action in one).
+    with transaction.atomic(savepoint=not already_locked):
         locked = conversation if already_locked else Conversation.objects.select_for_update().get(pk=conversation.pk)
         now = timezone.now()
         message = Message.objects.create(
