@@ -80,16 +80,22 @@ def insert_rows(objs: Sequence[models.Model]) -> None:
         return
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
-    arrays = []
+    arrays: list[Any] = []
     for field in fields:
-        convert = db_value(field)
         if type(field).pre_save is models.Field.pre_save:
-            attname = field.attname
-            arrays.append([convert(getattr(obj, attname)) for obj in objs])
+            values = [getattr(obj, field.attname) for obj in objs]
         else:  # auto_now and the like
-            arrays.append([convert(field.pre_save(obj, True)) for obj in objs])
+            values = [field.pre_save(obj, True) for obj in objs]
+        if isinstance(field, models.JSONField):
+            arrays.append(json.dumps(values, cls=field.encoder))
+        else:
+            convert = db_value(field)
+            arrays.append([convert(value) for value in values])
     quote = connection.ops.quote_name
-    unnest = ", ".join(f"%s::{kind.split('(')[0]}[]" for kind in types if kind)
+    unnest = ", ".join(
+        _JSON_COLUMN if isinstance(field, models.JSONField) else f"%s::{str(kind).split('(')[0]}[]"
+        for field, kind in zip(fields, types, strict=True)
+    )
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608 - names
         f"SELECT * FROM unnest({unnest}) RETURNING {quote(opts.pk.column)}"  # from _meta, values are parameters
@@ -101,6 +107,15 @@ def insert_rows(objs: Sequence[models.Model]) -> None:
         obj.pk = key
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+# A JSON column's values as one JSON array (a top-level null is SQL NULL, as Django stores ``None``): as an
+# array of text, psycopg's client-side binding escapes every value's quotes one by one in Python, which took
+# longer than the insert for a batch of routing traces.
+_JSON_COLUMN = (
+    "(SELECT array_agg(NULLIF(value, 'null'::jsonb) ORDER BY position) "
+    "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS elements(value, position))"
+)
 
 
 def update_rows(objs: Sequence[models.Model], names: list[str]) -> None:
