@@ -17,7 +17,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from routing.models import QueueEntry, RoutingState, Team
-from routing.services.sla import sla_recompute, sla_resolved, sla_staff_replied, sla_team_default
+from routing.services.sla import sla_conversation_changed, sla_resolved, sla_staff_replied
 from social import hooks
 from social.models import Conversation, Message
 from social.services.queue import enqueue_on_commit
@@ -49,10 +49,8 @@ def _conversation_sla(sender: Any, instance: Conversation, created: bool, update
     if created or instance.status == Conversation.Status.RESOLVED:
         return
     fields = set(update_fields) if update_fields is not None else {"priority", "team"}
-    if "team" in fields:
-        sla_team_default(conversation=instance)
     if fields & {"priority", "team"}:
-        sla_recompute(conversation=instance)
+        sla_conversation_changed(conversation=instance, team_changed="team" in fields)
 
 
 def _message_saved(sender: Any, instance: Message, created: bool, **_: Any) -> None:

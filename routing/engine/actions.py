@@ -21,7 +21,7 @@ from routing.engine.compiler import CompiledRule
 from routing.engine.context import Context
 from routing.engine.templates import render
 from routing.models import AgentProfile, QueueEntry, RoutingRun, RoutingState, RuleWebhookCall, Team
-from routing.services.assignment import conversation_assign_agent, team_queue_drain
+from routing.services.assignment import Held, conversation_assign_agent, team_queue_drain
 from social.models import Channel, Conversation
 from social.services.conversations import conversation_assign, conversation_set_status, conversation_update
 from social.services.outbound import message_reply
@@ -103,8 +103,18 @@ def _route(state: RunState, team: Team, *, strategy: str | None, agent_id: int |
         if agent is None:
             raise ActionFailed(f"agent #{agent_id} no longer exists")
     language = state.ctx.contact_language or state.ctx.language or None
+    if state.ctx.held is None:
+        state.ctx.held = Held()
+    # The run holds the conversation's lock and ``state.conversation`` is the row as it stands.
     outcome = conversation_assign_agent(
-        conversation=state.conversation, team=team, strategy=strategy, agent=agent, skills=skills, language=language
+        conversation=state.conversation,
+        team=team,
+        strategy=strategy,
+        agent=agent,
+        skills=skills,
+        language=language,
+        already_locked=True,
+        held=state.ctx.held,
     )
     if outcome.behind:
         # As ``conversation_route_to_team``: older conversations are served first, after this commit.
@@ -157,7 +167,7 @@ def _out_of_office(action: dict[str, Any], state: RunState) -> str:
 
 
 def _set_labels(state: RunState, labels: list[str]) -> None:
-    updated = conversation_update(conversation=state.conversation, actor=None, labels=labels)
+    updated = conversation_update(conversation=state.conversation, actor=None, labels=labels, already_locked=True)
     state.set_conversation(updated)
 
 
@@ -180,7 +190,9 @@ def _remove_labels(action: dict[str, Any], state: RunState) -> str:
 
 
 def _set_priority(action: dict[str, Any], state: RunState) -> str:
-    updated = conversation_update(conversation=state.conversation, actor=None, priority=action["priority"])
+    updated = conversation_update(
+        conversation=state.conversation, actor=None, priority=action["priority"], already_locked=True
+    )
     state.set_conversation(updated)
     return f"priority {PRIORITY_NAMES[action['priority']]}"
 

@@ -57,6 +57,9 @@ class Context:
     calendars_loaded: set[str] = field(default_factory=set)
     # Teams the actions name, by id: read once per run (or batch of runs, ``routing_batch``).
     teams: dict[int, Any] = field(default_factory=dict)
+    # The teams whose agents this run's transaction has locked, with their loads
+    # (``routing.services.assignment.Held``; shared by the runs of a batch): set on first assignment.
+    held: Any = None
     # Answers about the hours, per team name, computed once per run (many rules ask the same question).
     memo: dict[tuple[str, str], Any] = field(default_factory=dict)
     folded: str = field(init=False, default="")
@@ -234,6 +237,26 @@ def conversation_rows(conversation_ids: Iterable[int]) -> dict[int, dict[str, An
     from social.models import Conversation
 
     return {row["id"]: row for row in Conversation.objects.filter(pk__in=list(conversation_ids)).values(*_ROW_FIELDS)}
+
+
+def conversation_row_after(row: dict[str, Any], conversation: Any) -> dict[str, Any]:
+    """``row`` (``conversation_rows``) as the actions of a run left ``conversation`` (the locked row they
+    saved): its own columns from it, the assignee's names from its user when the assignee changed (an
+    assignment sets the user on it). Actions change nothing else a context reads (contact, channel)."""
+    after = {
+        **row,
+        "status": conversation.status,
+        "priority": conversation.priority,
+        "labels": conversation.labels,
+        "team": conversation.team,
+        "assignee_id": conversation.assignee_id,
+    }
+    if conversation.assignee_id != row["assignee_id"]:
+        user = conversation.assignee
+        after["assignee__first_name"] = user.first_name if user else None
+        after["assignee__last_name"] = user.last_name if user else None
+        after["assignee__username"] = user.username if user else None
+    return after
 
 
 def context_load(

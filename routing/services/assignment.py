@@ -13,6 +13,13 @@ are not limited: capacity governs automatic routing, a person may overrule it.
 
 "Open conversations" are the agent's conversations in any status but resolved (pending and snoozed ones
 still belong to them), counted in one aggregate query per assignment (``agent_loads``).
+
+A transaction that assigns many conversations (routing's batch) passes a ``Held``: the first assignment to a
+team locks its members and counts their loads, the later ones in the same transaction reuse both and keep
+the counts up to date themselves. Nobody else can assign to those agents before the commit (their rows stay
+locked), and what others can do meanwhile (resolve, unassign) only lowers a load, so the counts kept never
+understate one: capacity still holds. A rolled-back savepoint may release locks taken inside it, so the
+caller forgets everything held after one (``Held.forget``).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -62,6 +69,23 @@ class Outcome:
     team_full: bool = False
     # Queued behind this many older conversations of the team although an agent had room (oldest first).
     behind: int = 0
+
+
+@dataclass
+class _Team:
+    members: list[AgentProfile]  # locked, with ``last_assigned_at``
+    loads: dict[int, Load]  # online members' open conversations by user id, none excluded
+
+
+@dataclass
+class Held:
+    """The teams whose members the current transaction has locked, with their loads (see the module
+    docstring). Valid until the transaction ends, or until a savepoint rolls back: then ``forget``."""
+
+    teams: dict[int, _Team] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        self.teams.clear()
 
 
 @dataclass(frozen=True)
@@ -115,17 +139,46 @@ def _members(team: Team, *, lock: bool) -> list[AgentProfile]:
     return list(profiles)
 
 
-def _candidates(
-    *, conversation: Conversation, members: Sequence[AgentProfile]
-) -> tuple[list[_Candidate], list[_Candidate]]:
-    """(online members with room for this conversation, online members with any overall room); ``members``
-    as ``_members`` reads them."""
-    online = [
+def _online(members: Sequence[AgentProfile]) -> list[AgentProfile]:
+    return [
         m
         for m in members
         if m.availability == AgentProfile.Availability.ONLINE and m.user.is_active and m.user.is_staff
     ]
-    loads = agent_loads([m.user_id for m in online], excluding=conversation.pk) if online else {}
+
+
+def _counted(loads: dict[int, Load], conversation: Conversation, step: int) -> dict[int, Load]:
+    """``loads`` with ``conversation`` counted ``step`` (+1/-1) more for its assignee (if open and counted)."""
+    user_id = conversation.assignee_id
+    if user_id is None or user_id not in loads or conversation.status == Conversation.Status.RESOLVED:
+        return loads
+    kind = conversation.channel.kind
+    load = loads[user_id]
+    by_kind = {**load.by_kind, kind: load.by_kind.get(kind, 0) + step}
+    return {**loads, user_id: Load(total=load.total + step, by_kind=by_kind)}
+
+
+def _held_team(team: Team, held: Held) -> _Team:
+    """``team``'s members locked and their loads counted, once per transaction."""
+    if team.pk not in held.teams:
+        members = _members(team, lock=True)
+        user_ids = [m.user_id for m in _online(members)]
+        loads = agent_loads(user_ids) if user_ids else {}
+        held.teams[team.pk] = _Team(members, {user_id: loads.get(user_id, Load()) for user_id in user_ids})
+    return held.teams[team.pk]
+
+
+def _candidates(
+    *, conversation: Conversation, members: Sequence[AgentProfile], loads: dict[int, Load] | None = None
+) -> tuple[list[_Candidate], list[_Candidate]]:
+    """(online members with room for this conversation, online members with any overall room); ``members``
+    as ``_members`` reads them. ``loads``: as ``Held`` keeps them (this conversation counted too), else
+    counted now without it."""
+    online = _online(members)
+    if loads is not None:
+        loads = _counted(loads, conversation, -1)
+    else:
+        loads = agent_loads([m.user_id for m in online], excluding=conversation.pk) if online else {}
     kind = conversation.channel.kind
     with_room: list[_Candidate] = []
     any_room: list[_Candidate] = []
@@ -252,11 +305,14 @@ def conversation_assign_agent(
     language: str | None = None,
     actor: User | None = None,
     only_if_queued: bool = False,
+    already_locked: bool = False,
+    held: Held | None = None,
 ) -> Outcome:
     """Give ``conversation`` to an agent of ``team`` with room, or put it in the team's queue.
 
-    1. Lock the conversation; a resolved one is not routed (and leaves any queue).
-    2. Lock the team members' agent profiles in primary-key order (see the module docstring).
+    1. Lock the conversation, then the team members' agent profiles in primary-key order (see the module
+       docstring); a resolved conversation is not routed (and leaves any queue).
+    2. Read its queue entry and how many conversations wait ahead of it, under those locks.
     3. Count their open conversations and choose: ``agent`` if given (a member; only if they have room),
        else by ``strategy`` (default: the team's).
     4. Assign (team name and assignee, through social's ``conversation_assign``), move the member's
@@ -265,34 +321,41 @@ def conversation_assign_agent(
 
     ``only_if_queued``: do nothing unless the conversation is still waiting in ``team``'s queue (used by
     draining, which reads the queue before taking the locks).
+
+    ``already_locked`` (a routing action): ``conversation`` is the row (with its channel) as the caller read
+    it after locking it in the current transaction, and the caller's savepoint covers this call. ``held``:
+    the team locks this transaction holds (see the module docstring).
     """
     chosen = _strategy(strategy, team)
     if agent is not None and not TeamMembership.objects.filter(team=team, agent=agent).exists():
         raise ValidationError({"agent": f"{agent} is not a member of the team {team}."})
-    with transaction.atomic():
+    with transaction.atomic(savepoint=not already_locked):
         locked = (
-            Conversation.objects.select_for_update(of=("self",))
+            conversation
+            if already_locked
+            else Conversation.objects.select_for_update(of=("self",))
             .select_related("channel", "contact")
             .get(pk=conversation.pk)
         )
-        entry = QueueEntry.objects.filter(conversation=locked).first()
+        kept = _held_team(team, held) if held is not None else None
+        members = kept.members if kept is not None else _members(team, lock=True)
+        # Read under the team's locks (see "oldest first" below).
+        entry, ahead = _queue_facts(locked, team)
         if only_if_queued and (entry is None or entry.team_id != team.pk):
             return Outcome(locked, None, queued=False, reason="no longer waiting in this queue")
         if locked.status == Conversation.Status.RESOLVED:
             if entry is not None:
                 entry.delete()
             return Outcome(locked, None, queued=False, reason="resolved: not routed")
-        members = _members(team, lock=True)
-        with_room, any_room = _candidates(conversation=locked, members=members)
+        with_room, any_room = _candidates(
+            conversation=locked, members=members, loads=kept.loads if kept is not None else None
+        )
         if with_room and agent is None and not only_if_queued:
-            # Oldest first also against newcomers: read under the team's locks, so a drain in progress
+            # Oldest first also against newcomers: counted under the team's locks, so a drain in progress
             # and a new conversation cannot both take the place an older conversation is waiting for.
-            ahead = QueueEntry.objects.filter(team=team).exclude(conversation=locked)
-            if entry is not None and entry.team_id == team.pk:
-                ahead = ahead.filter(queued_at__lte=entry.queued_at)
-            behind = ahead.count()
+            behind = ahead
             if behind:
-                outcome = _enqueue(locked, team=team, entry=entry, actor=actor, team_full=False, agent=None)
+                outcome = _enqueue(locked, team=team, entry=entry, actor=actor, team_full=False, agent=None, kept=kept)
                 return replace(
                     outcome,
                     behind=behind,
@@ -314,14 +377,48 @@ def conversation_assign_agent(
         if agent is not None and pick is not None:
             pick = Pick(pick.agent, f"named agent; {pick.agent.user.username} has room")
         if pick is None:
-            return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent)
+            return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent, kept=kept)
+        if kept is not None:
+            kept.loads = _counted(kept.loads, locked, -1)
         assigned = conversation_assign(
             conversation=locked, assignee=pick.agent.user, team=team.name, actor=actor, already_locked=True
         )
-        TeamMembership.objects.filter(team=team, agent=pick.agent).update(last_assigned_at=timezone.now())
+        now = timezone.now()
+        with connection.cursor() as cursor:  # written out: the ORM's update cost more than the statement
+            cursor.execute(_CURSOR_MOVE, [now, team.pk, pick.agent.pk])
+        if kept is not None:
+            pick.agent.last_assigned_at = now  # type: ignore[attr-defined]  # the round-robin cursor
+            kept.loads = _counted(kept.loads, assigned, +1)
         if entry is not None:
             entry.delete()
     return Outcome(assigned, pick.agent, queued=False, reason=pick.reason)
+
+
+_CURSOR_MOVE = (
+    f"UPDATE {TeamMembership._meta.db_table} SET last_assigned_at = %s "  # noqa: S608 - names from _meta,
+    "WHERE team_id = %s AND agent_id = %s"  # values are parameters
+)
+_QUEUE = QueueEntry._meta.db_table
+# The conversation's queue entry, if any, and how many other conversations wait in the team's queue ahead of
+# it: all of them, unless it waits in this queue itself (then those queued before it).
+_QUEUE_FACTS = (
+    f"SELECT entry.id, entry.team_id, (SELECT COUNT(*) FROM {_QUEUE} other "  # noqa: S608 - names from _meta,
+    "WHERE other.team_id = %s AND other.conversation_id <> %s "  # values are parameters
+    "AND (entry.team_id IS NULL OR entry.team_id <> %s OR other.queued_at <= entry.queued_at)) "
+    f"FROM (SELECT 1 AS one) AS one LEFT JOIN {_QUEUE} entry ON entry.conversation_id = %s"
+)
+
+
+def _queue_facts(conversation: Conversation, team: Team) -> tuple[QueueEntry | None, int]:
+    """The conversation's queue entry (id, conversation and team loaded) and the number of conversations
+    ahead of it in ``team``'s queue, in one statement written out (it runs on every assignment)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_QUEUE_FACTS, [team.pk, conversation.pk, team.pk, conversation.pk])
+        entry_id, team_id, ahead = cursor.fetchone()
+    if entry_id is None:
+        return None, int(ahead)
+    fields = ["id", "conversation_id", "team_id"]
+    return QueueEntry.from_db(connection.alias, fields, [entry_id, conversation.pk, team_id]), int(ahead)
 
 
 def _enqueue(
@@ -332,8 +429,11 @@ def _enqueue(
     actor: User | None,
     team_full: bool,
     agent: AgentProfile | None,
+    kept: _Team | None,
 ) -> Outcome:
     if conversation.assignee_id is not None or conversation.team != team.name:
+        if kept is not None:
+            kept.loads = _counted(kept.loads, conversation, -1)
         conversation = conversation_assign(
             conversation=conversation, assignee=None, team=team.name, actor=actor, already_locked=True
         )

@@ -15,7 +15,10 @@ that work is shared by the messages of a transaction:
 3. Each message in order, exactly as ``message_route`` does it: events, rules, each action in its own
    savepoint. A later message of the same conversation sees the conversation as the earlier ones left it.
    The transaction ends early once its rules ran ``ACTIONS_PER_TRANSACTION`` actions; the next one
-   carries on.
+   carries on. What the actions share within the transaction: the agents of a team, locked by its first
+   assignment, with their loads (``assignment.Held``); the audit entries of their changes, written
+   together at the end (``crm.audit.audit_deferred``; a failed action's are dropped with its savepoint).
+   Business hours and the teams the actions name are read once per task.
 4. The runs are written with one insert (a run an action refers to, before that action).
 
 Anything failing outside an action's savepoint (a lost connection, a deadlock) rolls the transaction back;
@@ -28,15 +31,24 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 
+from crm.audit import audit_deferred
 from crm.services.bulk_sql import insert_rows, update_rows
-from routing.engine.context import MessageFacts, context_from, conversation_rows, message_facts_load
+from routing.engine.context import (
+    MessageFacts,
+    context_from,
+    conversation_row_after,
+    conversation_rows,
+    message_facts_load,
+)
 from routing.engine.ruleset import RuleSet, ruleset
 from routing.hours import Calendar
 from routing.models import RoutingRun, RoutingState
+from routing.services.assignment import Held
 from routing.services.rules import message_events, message_route_loaded, rules_evaluate
 from social.models import Conversation
 
@@ -52,9 +64,10 @@ def messages_route(*, message_ids: Sequence[int]) -> int:
     rules = ruleset()
     batch = [(message_id, *found[message_id]) for message_id in dict.fromkeys(message_ids) if message_id in found]
     routed = 0
+    shared = _Shared()
     while batch:
         try:
-            consumed, routed_now = _route_together(batch[:MESSAGES_PER_TRANSACTION], rules)
+            consumed, routed_now = _route_together(batch[:MESSAGES_PER_TRANSACTION], rules, shared)
         except Exception:
             consumed = min(len(batch), MESSAGES_PER_TRANSACTION)
             logger.exception("routing: a batch of %d messages failed; routing them one by one", consumed)
@@ -77,11 +90,21 @@ MESSAGES_PER_TRANSACTION = 50
 ACTIONS_PER_TRANSACTION = 15
 
 
-def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet) -> tuple[int, int]:
+@dataclass
+class _Shared:
+    """What the transactions of one task read once: the business hours compiled and the teams the actions
+    name (each context keeps its own answers about them)."""
+
+    calendars: dict[str, Calendar] = field(default_factory=dict)
+    calendars_loaded: set[str] = field(default_factory=set)
+    teams: dict[int, Any] = field(default_factory=dict)
+
+
+def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet, shared: _Shared) -> tuple[int, int]:
     """Route the messages of ``window`` in one transaction, in order, until ``ACTIONS_PER_TRANSACTION``;
     returns (how many of ``window`` are done, how many were routed now)."""
     conversation_ids = sorted({conversation_id for _, conversation_id, _ in window})
-    with transaction.atomic():
+    with transaction.atomic(), audit_deferred():
         conversations = {
             conversation.pk: conversation
             for conversation in Conversation.objects.select_for_update(of=("self",))
@@ -106,16 +129,14 @@ def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet)
             state.conversation_id: state for state in RoutingState.objects.filter(conversation_id__in=conversation_ids)
         }
         rows = conversation_rows(conversation_ids)
-        # Business hours compiled and teams read once for the batch (each context keeps its own answers).
-        calendars: dict[str, Calendar] = {}
-        calendars_loaded: set[str] = set()
-        teams: dict[int, Any] = {}
+        held = Held()  # the teams whose agents this transaction locks (assignment)
         later = Counter(conversation_id for _, (_, conversation_id, _) in todo)
         done, actions = 0, 0
         for (_, (message_id, conversation_id, facts)), run in zip(todo, runs, strict=True):
             started = time.perf_counter()
             ctx = context_from(rows[conversation_id], message_id=message_id, facts=facts, event="")
-            ctx.calendars, ctx.calendars_loaded, ctx.teams = calendars, calendars_loaded, teams
+            ctx.calendars, ctx.calendars_loaded, ctx.teams = shared.calendars, shared.calendars_loaded, shared.teams
+            ctx.held = held
             conversation = conversations[conversation_id]
             events = message_events(
                 ctx=ctx, state=states.get(conversation_id), conversation=conversation, message_id=message_id
@@ -133,7 +154,7 @@ def _route_together(window: list[tuple[int, int, MessageFacts]], rules: RuleSet)
             if run.rules_matched and later[conversation_id]:
                 # The conversation as the actions left it is what its next message in the batch sees.
                 conversations[conversation_id] = conversation
-                rows.update(conversation_rows([conversation_id]))
+                rows[conversation_id] = conversation_row_after(rows[conversation_id], conversation)
                 state = RoutingState.objects.filter(conversation_id=conversation_id).first()
                 if state is not None:
                     states[conversation_id] = state

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from crm.audit import audit_deferred_entries
 from routing.engine.actions import ActionFailed, RunState, action_describe, action_run
 from routing.engine.compiler import CompiledRule, explain
 from routing.engine.context import Context, MessageFacts, context_load
@@ -68,9 +69,11 @@ def _context_summary(ctx: Context) -> dict[str, Any]:
 def _run_actions(rule: CompiledRule, state: RunState) -> tuple[list[dict[str, Any]], int]:
     results: list[dict[str, Any]] = []
     failed = 0
+    audit_entries = audit_deferred_entries()
     for action in rule.actions:
         if action["type"] in RUN_FIRST and state.run is not None and state.run.pk is None:
             state.run.save()  # before the savepoint: a failing action must not take the run with it
+        audited = len(audit_entries) if audit_entries is not None else 0
         try:
             with transaction.atomic():
                 outcome = action_run(action, state)
@@ -79,19 +82,25 @@ def _run_actions(rule: CompiledRule, state: RunState) -> tuple[list[dict[str, An
             failed += 1
             text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             results.append({"action": action["type"], "ok": False, "error": text})
-            _reload(state)
+            _reload(state, audit_entries, audited)
         except Exception as exc:
             logger.exception("routing action %s of rule %s failed", action["type"], rule.id)
             failed += 1
             results.append({"action": action["type"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
-            _reload(state)
+            _reload(state, audit_entries, audited)
     return results, failed
 
 
-def _reload(state: RunState) -> None:
-    """After a rolled-back action, the conversation is what the database says (not what the action set)."""
-    fresh = Conversation.objects.get(pk=state.conversation.pk)
+def _reload(state: RunState, audit_entries: list[Any] | None, audited: int) -> None:
+    """After a rolled-back action, the conversation is what the database says (not what the action set), the
+    agent locks taken inside the savepoint may be gone with it (``assignment.Held``), and the audit entries
+    of its changes (``crm.audit.audit_deferred``) are dropped."""
+    fresh = Conversation.objects.select_related("channel").get(pk=state.conversation.pk)
     state.set_conversation(fresh)
+    if state.ctx.held is not None:
+        state.ctx.held.forget()
+    if audit_entries is not None:
+        del audit_entries[audited:]
 
 
 def rules_evaluate(

@@ -167,3 +167,126 @@ def test_a_failing_batch_is_routed_one_message_at_a_time(
     assert RoutingRun.objects.count() == 2
     assert Conversation.objects.filter(assignee__username="alice").count() == 2
     assert sorted(sent_texts(fake_provider)) == ["Hi Ann, alice will answer.", "Hi Tom, alice will answer."]
+
+
+def test_one_transaction_never_assigns_an_agent_beyond_capacity(
+    make_rule: Callable[..., Rule],
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    make_conversation: Callable[..., Conversation],
+    support: Team,
+    tasks: Any,
+) -> None:
+    """The batch locks the team's agents once and keeps their loads itself: what was open before counts, and
+    so does every assignment the transaction makes."""
+    make_rule("Welcome", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
+    alice = make_agent("alice", team=support, capacity=2)
+    make_agent("bob", team=support, capacity=1)
+    make_conversation(telegram, assignee=alice.user, team="Support")  # already open with alice
+    make_conversation(telegram, assignee=alice.user, team="Support", status="resolved")  # not counted
+    customers = [TelegramCustomer(telegram, user_id=100 + n, first_name=f"Buyer{n}") for n in range(5)]
+    for customer in customers:
+        customer.writes("hello")
+    ids = stored_batch(tasks)
+
+    with CaptureQueriesContext(connection) as captured:
+        assert route_messages(*ids) == 5
+    tasks.commit()
+
+    new = Conversation.objects.filter(contact__first_name__startswith="Buyer")
+    assert new.filter(assignee__username="alice").count() == 1  # 1 open before + 1 = her capacity of 2
+    assert new.filter(assignee__username="bob").count() == 1
+    waiting = new.filter(assignee__isnull=True)
+    assert waiting.count() == 3
+    assert all(c.queue_entry.team == support for c in waiting)
+    # The agents were locked once for the five assignments, not once each.
+    profile_locks = [q for q in captured.captured_queries if "routing_agentprofile" in q["sql"] and "FOR" in q["sql"]]
+    assert len(profile_locks) == 1 or connection.vendor == "sqlite"
+
+
+def test_an_action_failing_in_a_batch_takes_its_changes_and_their_audit_entries_with_it(
+    make_rule: Callable[..., Rule],
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from auditlog.models import LogEntry
+
+    from social.services import conversations
+
+    make_rule(
+        "Welcome",
+        trigger="conversation_created",
+        actions=[{"type": "assign_team", "team": support.pk}, {"type": "set_priority", "priority": "urgent"}],
+    )
+    make_agent("alice", team=support, capacity=1)
+    make_agent("bob", team=support, capacity=1)
+    real_update = conversations.conversation_update
+
+    def saves_then_fails(**kwargs: Any) -> Conversation:
+        real_update(**kwargs)  # the priority is saved (and its audit entry made) ...
+        raise RuntimeError("the provider hung up")  # ... then the action fails: its savepoint rolls back
+
+    monkeypatch.setattr("routing.engine.actions.conversation_update", saves_then_fails)
+    quote = 'He said "refund me" \\ now ✓'
+    tom, ann = TelegramCustomer(telegram), TelegramCustomer(telegram, user_id=5151, first_name="Ann")
+    tom.writes(quote)
+    ann.writes("hello")
+    TelegramCustomer(telegram, user_id=6161, first_name="Eve").writes("hi")
+    ids = stored_batch(tasks)
+
+    assert route_messages(*ids) == 3
+    tasks.commit()
+
+    toms = Conversation.objects.get(contact__first_name="Tom")
+    assert toms.priority == 1  # normal: the failed action's change is gone
+    assert toms.assignee.username == "alice"  # the action before it stands
+    updates = LogEntry.objects.get_for_object(toms).filter(action=LogEntry.Action.UPDATE)
+    assert [e.changes_dict for e in updates] == [{"assignee": ["None", str(toms.assignee_id)], "team": ["", "Support"]}]
+    # Capacity 1 each: Ann's went to bob, and Eve waits.
+    assert Conversation.objects.get(contact__first_name="Ann").assignee.username == "bob"
+    assert Conversation.objects.get(contact__first_name="Eve").assignee is None
+    run = RoutingRun.objects.get(message__text=quote)
+    assert run.actions_failed == 1
+    assert run.trace["context"]["text"] == quote  # quotes, backslashes and non-ASCII survive the runs' insert
+    actions = run.trace["events"][0]["rules"][0]["actions"]
+    assert [a["ok"] for a in actions] == [True, False]
+    assert "the provider hung up" in actions[1]["error"]
+
+
+def test_an_assignment_rolled_back_in_a_batch_frees_the_agent_for_the_next_conversation(
+    make_rule: Callable[..., Rule],
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An assign action that fails after assigning is rolled back with its savepoint (and with it, maybe, the
+    agent locks taken inside): the loads the batch keeps are counted again, so the agent is free again."""
+    from routing.engine import actions
+
+    make_rule("Welcome", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
+    make_agent("alice", team=support, capacity=1)
+    real_assign = actions.conversation_assign_agent
+    calls = {"n": 0}
+
+    def first_one_fails(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        outcome = real_assign(**kwargs)
+        if calls["n"] == 1:
+            raise RuntimeError("disk full")
+        return outcome
+
+    monkeypatch.setattr(actions, "conversation_assign_agent", first_one_fails)
+    TelegramCustomer(telegram).writes("hello")
+    TelegramCustomer(telegram, user_id=5151, first_name="Ann").writes("hello")
+    ids = stored_batch(tasks)
+
+    assert route_messages(*ids) == 2
+    tasks.commit()
+
+    assert Conversation.objects.get(contact__first_name="Tom").assignee is None
+    assert Conversation.objects.get(contact__first_name="Ann").assignee.username == "alice"
