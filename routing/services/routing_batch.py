@@ -83,11 +83,13 @@ def messages_route(*, message_ids: Sequence[int]) -> int:
 
 
 # One transaction routes at most this many messages, and ends early once its rules ran this many actions.
-# Each action runs in a savepoint (and the services it calls open their own): PostgreSQL keeps the first 64
-# subtransactions of a transaction in shared memory, and past that every other session's snapshot has to
-# look them up on disk ("subtransaction overflow"), which slows the whole database down.
+# Each action runs in a savepoint; the services it calls under the conversation's lock open none of their
+# own, except a few that catch a constraint error (a status change, an SLA policy applied). PostgreSQL keeps
+# the first 64 subtransactions of a transaction in shared memory, and past that every other session's
+# snapshot has to look them up on disk ("subtransaction overflow"), which slows the whole database down.
+# Measured with the routing bench: 15 → 30 actions, 117 → 127 msg/s.
 MESSAGES_PER_TRANSACTION = 50
-ACTIONS_PER_TRANSACTION = 15
+ACTIONS_PER_TRANSACTION = 30
 
 
 @dataclass
