@@ -202,6 +202,8 @@ def _set_status(action: dict[str, Any], state: RunState) -> str:
     until = state.ctx.now + dt.timedelta(minutes=action["snooze_minutes"]) if status == "snoozed" else None
     updated = conversation_set_status(conversation=state.conversation, status=status, snoozed_until=until)
     state.set_conversation(updated)
+    if status != Conversation.Status.RESOLVED and state.ctx.held is not None:
+        state.ctx.held.forget()  # a reopened conversation counts for its agent again: count loads anew
     return f"status {status}" + (f" until {until:%Y-%m-%d %H:%M} UTC" if until else "")
 
 

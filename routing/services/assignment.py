@@ -16,10 +16,13 @@ still belong to them), counted in one aggregate query per assignment (``agent_lo
 
 A transaction that assigns many conversations (routing's batch) passes a ``Held``: the first assignment to a
 team locks its members and counts their loads, the later ones in the same transaction reuse both and keep
-the counts up to date themselves. Nobody else can assign to those agents before the commit (their rows stay
-locked), and what others can do meanwhile (resolve, unassign) only lowers a load, so the counts kept never
-understate one: capacity still holds. A rolled-back savepoint may release locks taken inside it, so the
-caller forgets everything held after one (``Held.forget``).
+the counts up to date themselves (one count per agent, shared by all the agent's teams). No other routing
+can assign to those agents before the commit: their rows stay locked. A rolled-back savepoint may release
+locks taken inside it, and reopening a conversation raises its agent's load outside these counts, so the
+caller forgets everything held after either (``Held.forget``). What other transactions commit meanwhile
+without the agents' locks is seen by the next transaction's count, not by this one: resolving and unassigning
+(a load goes down), and the two ways a load goes up without routing (staff assigning by hand, a customer
+reopening a resolved conversation, which keeps its agent); neither is limited by capacity anyway.
 """
 
 from __future__ import annotations
@@ -72,20 +75,18 @@ class Outcome:
 
 
 @dataclass
-class _Team:
-    members: list[AgentProfile]  # locked, with ``last_assigned_at``
-    loads: dict[int, Load]  # online members' open conversations by user id, none excluded
-
-
-@dataclass
 class Held:
-    """The teams whose members the current transaction has locked, with their loads (see the module
-    docstring). Valid until the transaction ends, or until a savepoint rolls back: then ``forget``."""
+    """The teams whose members the current transaction has locked, and those agents' loads (see the module
+    docstring): one count per agent, whichever of their teams it was read or changed through. Valid until
+    the transaction ends, or until a savepoint rolls back or anything else in it may have raised a load
+    (a conversation reopened): then ``forget``."""
 
-    teams: dict[int, _Team] = field(default_factory=dict)
+    members: dict[int, list[AgentProfile]] = field(default_factory=dict)  # by team id; locked
+    loads: dict[int, Load] = field(default_factory=dict)  # online members' open conversations by user id
 
     def forget(self) -> None:
-        self.teams.clear()
+        self.members.clear()
+        self.loads.clear()
 
 
 @dataclass(frozen=True)
@@ -158,14 +159,15 @@ def _counted(loads: dict[int, Load], conversation: Conversation, step: int) -> d
     return {**loads, user_id: Load(total=load.total + step, by_kind=by_kind)}
 
 
-def _held_team(team: Team, held: Held) -> _Team:
-    """``team``'s members locked and their loads counted, once per transaction."""
-    if team.pk not in held.teams:
+def _held_members(team: Team, held: Held) -> list[AgentProfile]:
+    """``team``'s members, locked once per transaction, with the loads of those not counted yet."""
+    if team.pk not in held.members:
         members = _members(team, lock=True)
-        user_ids = [m.user_id for m in _online(members)]
-        loads = agent_loads(user_ids) if user_ids else {}
-        held.teams[team.pk] = _Team(members, {user_id: loads.get(user_id, Load()) for user_id in user_ids})
-    return held.teams[team.pk]
+        new = [m.user_id for m in _online(members) if m.user_id not in held.loads]
+        counted = agent_loads(new) if new else {}
+        held.loads.update({user_id: counted.get(user_id, Load()) for user_id in new})
+        held.members[team.pk] = members
+    return held.members[team.pk]
 
 
 def _candidates(
@@ -337,8 +339,7 @@ def conversation_assign_agent(
             .select_related("channel", "contact")
             .get(pk=conversation.pk)
         )
-        kept = _held_team(team, held) if held is not None else None
-        members = kept.members if kept is not None else _members(team, lock=True)
+        members = _held_members(team, held) if held is not None else _members(team, lock=True)
         # Read under the team's locks (see "oldest first" below).
         entry, ahead = _queue_facts(locked, team)
         if only_if_queued and (entry is None or entry.team_id != team.pk):
@@ -348,14 +349,14 @@ def conversation_assign_agent(
                 entry.delete()
             return Outcome(locked, None, queued=False, reason="resolved: not routed")
         with_room, any_room = _candidates(
-            conversation=locked, members=members, loads=kept.loads if kept is not None else None
+            conversation=locked, members=members, loads=held.loads if held is not None else None
         )
         if with_room and agent is None and not only_if_queued:
             # Oldest first also against newcomers: counted under the team's locks, so a drain in progress
             # and a new conversation cannot both take the place an older conversation is waiting for.
             behind = ahead
             if behind:
-                outcome = _enqueue(locked, team=team, entry=entry, actor=actor, team_full=False, agent=None, kept=kept)
+                outcome = _enqueue(locked, team=team, entry=entry, actor=actor, team_full=False, agent=None, held=held)
                 return replace(
                     outcome,
                     behind=behind,
@@ -377,18 +378,18 @@ def conversation_assign_agent(
         if agent is not None and pick is not None:
             pick = Pick(pick.agent, f"named agent; {pick.agent.user.username} has room")
         if pick is None:
-            return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent, kept=kept)
-        if kept is not None:
-            kept.loads = _counted(kept.loads, locked, -1)
+            return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent, held=held)
+        if held is not None:
+            held.loads = _counted(held.loads, locked, -1)
         assigned = conversation_assign(
             conversation=locked, assignee=pick.agent.user, team=team.name, actor=actor, already_locked=True
         )
         now = timezone.now()
         with connection.cursor() as cursor:  # written out: the ORM's update cost more than the statement
             cursor.execute(_CURSOR_MOVE, [now, team.pk, pick.agent.pk])
-        if kept is not None:
+        if held is not None:
             pick.agent.last_assigned_at = now  # type: ignore[attr-defined]  # the round-robin cursor
-            kept.loads = _counted(kept.loads, assigned, +1)
+            held.loads = _counted(held.loads, assigned, +1)
         if entry is not None:
             entry.delete()
     return Outcome(assigned, pick.agent, queued=False, reason=pick.reason)
@@ -429,11 +430,11 @@ def _enqueue(
     actor: User | None,
     team_full: bool,
     agent: AgentProfile | None,
-    kept: _Team | None,
+    held: Held | None,
 ) -> Outcome:
     if conversation.assignee_id is not None or conversation.team != team.name:
-        if kept is not None:
-            kept.loads = _counted(kept.loads, conversation, -1)
+        if held is not None:
+            held.loads = _counted(held.loads, conversation, -1)
         conversation = conversation_assign(
             conversation=conversation, assignee=None, team=team.name, actor=actor, already_locked=True
         )

@@ -290,3 +290,62 @@ def test_an_assignment_rolled_back_in_a_batch_frees_the_agent_for_the_next_conve
 
     assert Conversation.objects.get(contact__first_name="Tom").assignee is None
     assert Conversation.objects.get(contact__first_name="Ann").assignee.username == "alice"
+
+
+def test_an_agent_in_two_teams_is_counted_once_in_a_batch(
+    make_rule: Callable[..., Rule],
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+) -> None:
+    """One count per agent, whichever team assigns: an assignment through Sales counts for Support too."""
+    from routing.models import TeamMembership
+
+    sales = Team.objects.create(name="Sales")
+    make_rule(
+        "Support", trigger="conversation_created", conditions=contains("support"),
+        actions=[{"type": "assign_team", "team": support.pk}],
+    )  # fmt: skip
+    make_rule(
+        "Sales", trigger="conversation_created", conditions=contains("sales"),
+        actions=[{"type": "assign_team", "team": sales.pk}],
+    )  # fmt: skip
+    xavier = make_agent("xavier", team=support, capacity=2)
+    TeamMembership.objects.create(team=sales, agent=xavier)
+    TelegramCustomer(telegram, user_id=1, first_name="Ann").writes("support please")
+    TelegramCustomer(telegram, user_id=2, first_name="Bob").writes("sales please")
+    TelegramCustomer(telegram, user_id=3, first_name="Cid").writes("support again")
+
+    assert route_messages(*stored_batch(tasks)) == 3
+    tasks.commit()
+
+    assert Conversation.objects.filter(assignee=xavier.user).exclude(status="resolved").count() == 2
+    assert Conversation.objects.get(contact__first_name="Cid").assignee is None  # waits in Support's queue
+
+
+def test_a_conversation_reopened_by_a_rule_in_a_batch_counts_for_its_agent_again(
+    make_rule: Callable[..., Rule],
+    telegram: Channel,
+    make_agent: Callable[..., AgentProfile],
+    support: Team,
+    tasks: Any,
+) -> None:
+    make_rule("New", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
+    make_rule("Bye", conditions=contains("bye"), actions=[{"type": "set_status", "status": "resolved"}])
+    make_rule("Wait", conditions=contains("wait"), actions=[{"type": "set_status", "status": "open"}])
+    xavier = make_agent("xavier", team=support, capacity=2)
+    dan = TelegramCustomer(telegram, user_id=1, first_name="Dan")
+    dan.writes("hello")
+    assert route_messages(*stored_batch(tasks)) == 1
+    tasks.commit()
+    dan.writes("bye")  # resolved: xavier has room for two
+    TelegramCustomer(telegram, user_id=2, first_name="Eve").writes("hello")  # xavier: 1
+    dan.writes("wait")  # open again, still xavier's: 2
+    TelegramCustomer(telegram, user_id=3, first_name="Fay").writes("hello")  # no room left
+
+    assert route_messages(*stored_batch(tasks)) == 4
+    tasks.commit()
+
+    assert Conversation.objects.filter(assignee=xavier.user).exclude(status="resolved").count() == 2
+    assert Conversation.objects.get(contact__first_name="Fay").assignee is None
