@@ -93,8 +93,8 @@ def conversation_assign(
 ) -> Conversation:
     """Give ``conversation`` to ``assignee`` (``None``: nobody), and to ``team`` when given.
 
-    ``already_locked``: see ``_locked``."""
-    with _locked(conversation, already_locked) as row:
+    ``already_locked``: see ``conversation_locked``."""
+    with conversation_locked(conversation, already_locked) as row:
         previous = row.assignee_id
         row.assignee = assignee
         fields = ["assignee", "updated_at"]
@@ -125,7 +125,7 @@ def conversation_update(
     Only the arguments given change something: ``status`` goes through ``conversation_set_status``
     (resolution stamp, snooze time, one unresolved per contact and channel), the assignee and team
     through ``conversation_assign``; priority and labels are plain fields. ``already_locked`` (routing's
-    label and priority actions): see ``_locked``; only for priority and labels.
+    label and priority actions): see ``conversation_locked``; only for priority and labels.
     """
     if already_locked and (status is not None or assignee_changed or team is not None):
         raise ValueError("already_locked is for priority and labels only")
@@ -143,7 +143,7 @@ def conversation_update(
                 actor=actor,
             )
         if priority is not None or labels is not None:
-            with _locked(current, already_locked) as locked:
+            with conversation_locked(current, already_locked) as locked:
                 fields = ["updated_at"]
                 if priority is not None and priority != locked.priority:
                     locked.priority = priority
@@ -158,8 +158,8 @@ def conversation_update(
 
 
 @contextmanager
-def _locked(conversation: Conversation, already_locked: bool) -> Iterator[Conversation]:
-    """The conversation's row, locked, in a transaction, to change and save.
+def conversation_locked(conversation: Conversation, already_locked: bool) -> Iterator[Conversation]:
+    """The conversation's row, locked, in a transaction, to change and save (the services that write it).
 
     ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
     transaction, and the caller's savepoint covers this change (routing runs each action in one). It is

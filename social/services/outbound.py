@@ -26,6 +26,7 @@ from social import conf
 from social.connectors import connector_for
 from social.connectors.base import OutgoingMessage, PermanentSendError, StatusUpdate, TransientSendError
 from social.models import Channel, Conversation, Message
+from social.services.conversations import conversation_locked
 from social.services.queue import enqueue_on_commit, schedule_on_commit
 
 SEND_TASK = "social.tasks.send_message"
@@ -75,9 +76,7 @@ def _queue(
     metadata: dict[str, str] | None = None,
     already_locked: bool = False,
 ) -> Message:
-    # Already locked: the caller's transaction and savepoint cover this (routing runs each action in one).
-    with transaction.atomic(savepoint=not already_locked):
-        locked = conversation if already_locked else Conversation.objects.select_for_update().get(pk=conversation.pk)
+    with conversation_locked(conversation, already_locked) as locked:
         now = timezone.now()
         message = Message.objects.create(
             conversation=locked,
@@ -111,8 +110,8 @@ def message_reply(
 ) -> Message:
     """Queue a reply to the contact (``user`` None: a bot/system reply). Raises ``ReplyRefused``.
 
-    ``already_locked``: ``conversation`` is the row as the caller read it after locking it in the current
-    transaction (a routing run), so it is not read again; its ``last_message_at`` is updated in place."""
+    ``already_locked`` (a routing run): see ``social.services.conversations.conversation_locked``; its
+    ``last_message_at`` is updated in place."""
     if not text.strip() and not attachments:
         raise ReplyRefused("Write a message or attach a file.")
     _check_can_send(conversation, template=False)
