@@ -11,13 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
 from routing.engine.text import MAX_TEXT, fold, spaced_words, words
 from routing.hours import WEEKDAYS, Calendar, calendar_from_parts, is_open, next_opening
+
+if TYPE_CHECKING:
+    from routing.services.assignment import Held
 
 ALWAYS_OPEN = calendar_from_parts(timezone="UTC", periods=[(day, dt.time(0), dt.time(0)) for day in range(7)])
 
@@ -57,9 +60,9 @@ class Context:
     calendars_loaded: set[str] = field(default_factory=set)
     # Teams the actions name, by id: read once per run (or batch of runs, ``routing_batch``).
     teams: dict[int, Any] = field(default_factory=dict)
-    # The teams whose agents this run's transaction has locked, with their loads
-    # (``routing.services.assignment.Held``; shared by the runs of a batch): set on first assignment.
-    held: Any = None
+    # The teams whose agents this run's transaction has locked, with their loads (shared by the runs of a
+    # batch): set on first assignment.
+    held: Held | None = None
     # Answers about the hours, per team name, computed once per run (many rules ask the same question).
     memo: dict[tuple[str, str], Any] = field(default_factory=dict)
     folded: str = field(init=False, default="")

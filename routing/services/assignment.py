@@ -88,6 +88,10 @@ class Held:
         self.members.clear()
         self.loads.clear()
 
+    def count(self, conversation: Conversation, step: int) -> None:
+        """``conversation`` counts ``step`` (+1/-1) more for its assignee (see ``_counted``)."""
+        self.loads = _counted(self.loads, conversation, step)
+
 
 @dataclass(frozen=True)
 class _Candidate:
@@ -380,7 +384,7 @@ def conversation_assign_agent(
         if pick is None:
             return _enqueue(locked, team=team, entry=entry, actor=actor, team_full=not any_room, agent=agent, held=held)
         if held is not None:
-            held.loads = _counted(held.loads, locked, -1)
+            held.count(locked, -1)
         assigned = conversation_assign(
             conversation=locked, assignee=pick.agent.user, team=team.name, actor=actor, already_locked=True
         )
@@ -389,7 +393,7 @@ def conversation_assign_agent(
             cursor.execute(_CURSOR_MOVE, [now, team.pk, pick.agent.pk])
         if held is not None:
             pick.agent.last_assigned_at = now  # type: ignore[attr-defined]  # the round-robin cursor
-            held.loads = _counted(held.loads, assigned, +1)
+            held.count(assigned, +1)
         if entry is not None:
             entry.delete()
     return Outcome(assigned, pick.agent, queued=False, reason=pick.reason)
@@ -434,7 +438,7 @@ def _enqueue(
 ) -> Outcome:
     if conversation.assignee_id is not None or conversation.team != team.name:
         if held is not None:
-            held.loads = _counted(held.loads, conversation, -1)
+            held.count(conversation, -1)
         conversation = conversation_assign(
             conversation=conversation, assignee=None, team=team.name, actor=actor, already_locked=True
         )
