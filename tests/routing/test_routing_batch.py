@@ -48,6 +48,13 @@ def rules(make_rule: Callable[..., Rule], support: Team) -> None:
     )  # fmt: skip
 
 
+@pytest.fixture
+def new_conversations_to_support(make_rule: Callable[..., Rule], support: Team) -> Team:
+    """A rule that hands every new conversation to Support."""
+    make_rule("Welcome", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
+    return support
+
+
 def stored_batch(tasks: Any) -> tuple[int, ...]:
     """Drain the pending webhooks (one drain stores them all) and return the routing task's message ids."""
     tasks.commit()
@@ -170,7 +177,7 @@ def test_a_failing_batch_is_routed_one_message_at_a_time(
 
 
 def test_one_transaction_never_assigns_an_agent_beyond_capacity(
-    make_rule: Callable[..., Rule],
+    new_conversations_to_support: Team,
     telegram: Channel,
     make_agent: Callable[..., AgentProfile],
     make_conversation: Callable[..., Conversation],
@@ -179,7 +186,6 @@ def test_one_transaction_never_assigns_an_agent_beyond_capacity(
 ) -> None:
     """The batch locks the team's agents once and keeps their loads itself: what was open before counts, and
     so does every assignment the transaction makes."""
-    make_rule("Welcome", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
     alice = make_agent("alice", team=support, capacity=2)
     make_agent("bob", team=support, capacity=1)
     make_conversation(telegram, assignee=alice.user, team="Support")  # already open with alice
@@ -257,7 +263,7 @@ def test_an_action_failing_in_a_batch_takes_its_changes_and_their_audit_entries_
 
 
 def test_an_assignment_rolled_back_in_a_batch_frees_the_agent_for_the_next_conversation(
-    make_rule: Callable[..., Rule],
+    new_conversations_to_support: Team,
     telegram: Channel,
     make_agent: Callable[..., AgentProfile],
     support: Team,
@@ -268,7 +274,6 @@ def test_an_assignment_rolled_back_in_a_batch_frees_the_agent_for_the_next_conve
     agent locks taken inside): the loads the batch keeps are counted again, so the agent is free again."""
     from routing.engine import actions
 
-    make_rule("Welcome", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
     make_agent("alice", team=support, capacity=1)
     real_assign = actions.conversation_assign_agent
     calls = {"n": 0}
@@ -325,13 +330,13 @@ def test_an_agent_in_two_teams_is_counted_once_in_a_batch(
 
 
 def test_a_conversation_reopened_by_a_rule_in_a_batch_counts_for_its_agent_again(
+    new_conversations_to_support: Team,
     make_rule: Callable[..., Rule],
     telegram: Channel,
     make_agent: Callable[..., AgentProfile],
     support: Team,
     tasks: Any,
 ) -> None:
-    make_rule("New", trigger="conversation_created", actions=[{"type": "assign_team", "team": support.pk}])
     make_rule("Bye", conditions=contains("bye"), actions=[{"type": "set_status", "status": "resolved"}])
     make_rule("Wait", conditions=contains("wait"), actions=[{"type": "set_status", "status": "open"}])
     xavier = make_agent("xavier", team=support, capacity=2)
