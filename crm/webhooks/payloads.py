@@ -35,29 +35,70 @@ def contacts_data(ids: list[int]) -> dict[int, dict[str, Any]]:
     return {row["id"]: row for row in contact_rows(ids)}
 
 
-def company_data(pk: int) -> dict[str, Any] | None:
-    from crm.api.companies import CompanySerializer
+def _many(serializer_class: Any, queryset: QuerySet[Any], ids: list[int]) -> dict[int, dict[str, Any]]:
+    """``_one`` for many records: one read (and the querysets' prefetches) for any number."""
+    return {record.pk: dict(serializer_class(record).data) for record in queryset.filter(pk__in=ids)}
+
+
+def _companies() -> QuerySet[Any]:
     from crm.models import Company
 
-    return _one(CompanySerializer, Company.all_objects.prefetch_related("tags"), pk)
+    companies: QuerySet[Any] = Company.all_objects.prefetch_related("tags")  # soft-deleted ones too
+    return companies
+
+
+def _interactions() -> QuerySet[Any]:
+    from crm.models import Interaction
+
+    return Interaction.objects.all()
+
+
+def _orders() -> QuerySet[Any]:
+    from crm.models import Order
+
+    return Order.objects.prefetch_related("lines__product")
+
+
+def company_data(pk: int) -> dict[str, Any] | None:
+    from crm.api.companies import CompanySerializer
+
+    return _one(CompanySerializer, _companies(), pk)
+
+
+def companies_data(ids: list[int]) -> dict[int, dict[str, Any]]:
+    from crm.api.companies import CompanySerializer
+
+    return _many(CompanySerializer, _companies(), ids)
 
 
 def interaction_data(pk: int) -> dict[str, Any] | None:
     from crm.api.interactions import InteractionSerializer
-    from crm.models import Interaction
 
-    return _one(InteractionSerializer, Interaction.objects.all(), pk)
+    return _one(InteractionSerializer, _interactions(), pk)
+
+
+def interactions_data(ids: list[int]) -> dict[int, dict[str, Any]]:
+    from crm.api.interactions import InteractionSerializer
+
+    return _many(InteractionSerializer, _interactions(), ids)
 
 
 def order_data(pk: int) -> dict[str, Any] | None:
     from crm.api.purchases import OrderSerializer
-    from crm.models import Order
 
-    return _one(OrderSerializer, Order.objects.prefetch_related("lines__product"), pk)
+    return _one(OrderSerializer, _orders(), pk)
+
+
+def orders_data(ids: list[int]) -> dict[int, dict[str, Any]]:
+    from crm.api.purchases import OrderSerializer
+
+    return _many(OrderSerializer, _orders(), ids)
 
 
 def register() -> None:
     register_webhook_resource("crm.contact", "contact", contact_data, scope="contacts", serialize_many=contacts_data)
-    register_webhook_resource("crm.company", "company", company_data, scope="companies")
-    register_webhook_resource("crm.interaction", "interaction", interaction_data, scope="interactions")
-    register_webhook_resource("crm.order", "order", order_data, scope="orders")
+    register_webhook_resource("crm.company", "company", company_data, scope="companies", serialize_many=companies_data)
+    register_webhook_resource(
+        "crm.interaction", "interaction", interaction_data, scope="interactions", serialize_many=interactions_data
+    )
+    register_webhook_resource("crm.order", "order", order_data, scope="orders", serialize_many=orders_data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -181,3 +182,70 @@ def test_a_bulk_write_reads_its_contacts_together_and_announces_each_as_the_api_
     for request in receiver.received:
         data = request.json()["data"]
         assert data == shop.get(f"/api/v1/contacts/{data['id']}/").json()
+
+
+def _company(n: int) -> dict[str, Any]:
+    return {"external_id": f"acme-{n}", "name": f"Acme {n}", "domain": f"acme{n}.example", "tags": ["Bulk"]}
+
+
+def _interaction(n: int) -> dict[str, Any]:
+    return {
+        "external_id": f"call-{n}",
+        "kind": "call",
+        "subject": f"Call {n}",
+        "occurred_at": "2026-03-01T10:00:00Z",
+        "contact_external_id": "cust-1",
+    }
+
+
+def _order(n: int) -> dict[str, Any]:
+    return {
+        "number": f"SO-{n}",
+        "contact_external_id": "cust-1",
+        "ordered_at": "2026-03-01T10:00:00Z",
+        "lines": [{"sku": "BAG-030", "quantity": 2}, {"sku": "BAG-030", "quantity": 1, "unit_price": "10.00"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "resource", "record"),
+    [("companies", "company", _company), ("interactions", "interaction", _interaction), ("orders", "order", _order)],
+)
+def test_a_bulk_write_of_companies_interactions_or_orders_reads_them_together(
+    paul: User,
+    olga: User,
+    receiver: Receiver,
+    hooks: HookTasks,
+    make_contact: Any,
+    path: str,
+    resource: str,
+    record: Callable[[int], dict[str, Any]],
+) -> None:
+    make_contact("Anna", external_id="cust-1")
+    shop, _ = client_for(paul, [*PARTNER_SCOPES, "interactions:read", "products:write"])
+    assert (
+        shop.put(
+            "/api/v1/products/by-external-id/BAG-030/", {"name": "Bag", "price": "89.00"}, format="json"
+        ).status_code
+        == 201
+    )
+    subscribe(shop, receiver, [f"{resource}.created"])
+    writer, _ = client_for(olga, [f"{path}:write"])
+
+    def queries_at_commit(first: int, count: int) -> int:
+        records = [record(n) for n in range(first, first + count)]
+        response = writer.post(f"/api/v1/{path}/bulk/", {"records": records}, format="json")
+        assert response.status_code == 200 and response.json()["created"] == count, response.content
+        with CaptureQueriesContext(connection) as captured:
+            hooks.commit()  # the on-commit callbacks: one delivery per record for Paul's subscription
+        return len(captured.captured_queries)
+
+    few, many = queries_at_commit(0, 5), queries_at_commit(100, 25)
+    # Each more record costs its delivery row (and the savepoint around it), not its own read (with its tags,
+    # or its lines and their products).
+    assert (many - few) / 20 <= 3, (few, many)
+    hooks.run()
+    assert receiver.events() == [f"{resource}.created"] * 30
+    for request in receiver.received:
+        data = request.json()["data"]
+        assert data == shop.get(f"/api/v1/{path}/{data['id']}/").json()
