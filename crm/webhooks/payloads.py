@@ -36,63 +36,42 @@ def contacts_data(ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def _many(serializer_class: Any, queryset: QuerySet[Any], ids: list[int]) -> dict[int, dict[str, Any]]:
-    """``_one`` for many records: one read (and the querysets' prefetches) for any number."""
+    """Records as ``serializer_class`` shows them, by id: one read (and the queryset's prefetches) for any
+    number; the single-record functions below read a list of one."""
     return {record.pk: dict(serializer_class(record).data) for record in queryset.filter(pk__in=ids)}
-
-
-def _companies() -> QuerySet[Any]:
-    from crm.models import Company
-
-    companies: QuerySet[Any] = Company.all_objects.prefetch_related("tags")  # soft-deleted ones too
-    return companies
-
-
-def _interactions() -> QuerySet[Any]:
-    from crm.models import Interaction
-
-    return Interaction.objects.all()
-
-
-def _orders() -> QuerySet[Any]:
-    from crm.models import Order
-
-    return Order.objects.prefetch_related("lines__product")
-
-
-def company_data(pk: int) -> dict[str, Any] | None:
-    from crm.api.companies import CompanySerializer
-
-    return _one(CompanySerializer, _companies(), pk)
 
 
 def companies_data(ids: list[int]) -> dict[int, dict[str, Any]]:
     from crm.api.companies import CompanySerializer
+    from crm.models import Company
 
-    return _many(CompanySerializer, _companies(), ids)
+    return _many(CompanySerializer, Company.all_objects.prefetch_related("tags"), ids)  # soft-deleted too
 
 
-def interaction_data(pk: int) -> dict[str, Any] | None:
-    from crm.api.interactions import InteractionSerializer
-
-    return _one(InteractionSerializer, _interactions(), pk)
+def company_data(pk: int) -> dict[str, Any] | None:
+    return companies_data([pk]).get(pk)
 
 
 def interactions_data(ids: list[int]) -> dict[int, dict[str, Any]]:
     from crm.api.interactions import InteractionSerializer
+    from crm.models import Interaction
 
-    return _many(InteractionSerializer, _interactions(), ids)
+    return _many(InteractionSerializer, Interaction.objects.all(), ids)
 
 
-def order_data(pk: int) -> dict[str, Any] | None:
-    from crm.api.purchases import OrderSerializer
-
-    return _one(OrderSerializer, _orders(), pk)
+def interaction_data(pk: int) -> dict[str, Any] | None:
+    return interactions_data([pk]).get(pk)
 
 
 def orders_data(ids: list[int]) -> dict[int, dict[str, Any]]:
     from crm.api.purchases import OrderSerializer
+    from crm.models import Order
 
-    return _many(OrderSerializer, _orders(), ids)
+    return _many(OrderSerializer, Order.objects.prefetch_related("lines__product"), ids)
+
+
+def order_data(pk: int) -> dict[str, Any] | None:
+    return orders_data([pk]).get(pk)
 
 
 def register() -> None:
